@@ -1,0 +1,83 @@
+//! Use cases: what the server does, written once for both databases.
+//!
+//! Each public function is one thing a person or a door asks for. It opens
+//! its own transaction, writes its audit rows in that same transaction, and
+//! reports failure through [`AppError`], which the HTTP layer maps to a
+//! status code in one place.
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod devices;
+pub mod keys;
+pub mod members;
+pub mod password;
+pub mod token;
+
+use crate::config::Config;
+use crate::domain::FieldErrors;
+use crate::storage::{Db, StorageError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("some fields are invalid")]
+    Validation(FieldErrors),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut fields = FieldErrors::new();
+        fields.insert(field.to_owned(), message.into());
+        AppError::Validation(fields)
+    }
+
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut fields = FieldErrors::new();
+        fields.insert(field.to_owned(), message.clone());
+        AppError::Conflict { message, fields }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Everything a use case needs; cheap to clone into every request.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub tokens: Arc<token::TokenKeys>,
+    pub passwords: password::Passwords,
+}
+
+impl App {
+    /// Called after every committed change that may alter the allow-list
+    /// (members, keys, rules). The allow-list builder hooks in here.
+    pub async fn list_inputs_changed(&self) {}
+}

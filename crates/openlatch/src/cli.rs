@@ -1,0 +1,41 @@
+//! The command line: `serve`, `admin create`, and the key tool.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "openlatch",
+    version,
+    about = "Access control for community spaces"
+)]
+pub struct Cli {
+    /// TOML configuration file; `OPENLATCH_*` variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Manage administrators from the shell.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Defaults to USERNAME@openlatch.invalid.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}

@@ -1,0 +1,301 @@
+//! Configuration: defaults, then an optional TOML file, then `OPENLATCH_*` variables.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SigningMode {
+    Online,
+    AirGapped,
+}
+
+impl FromStr for SigningMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "online" => Ok(Self::Online),
+            "air-gapped" => Ok(Self::AirGapped),
+            _ => Err("must be \"online\" or \"air-gapped\"".into()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("must be \"text\" or \"json\"".into()),
+        }
+    }
+}
+
+/// Every setting of the server. Secrets are `SecretString`, whose `Debug` is redacted.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default: `openlatch.db` in the data dir.
+    pub database_url: Option<SecretString>,
+    pub admin_username: Option<String>,
+    pub admin_password: Option<SecretString>,
+    pub admin_email: Option<String>,
+    /// Token-signing secret shared by all instances; created in the database when absent.
+    pub jwt_secret: Option<SecretString>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub max_body_bytes: usize,
+    pub approval_timeout_secs: u64,
+    pub signing_mode: SigningMode,
+    pub master_public_key: Option<String>,
+    pub subkey: Option<PathBuf>,
+    pub allowlist_validity_days: u32,
+    pub monitoring_token: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./openlatch-data"),
+            database_url: None,
+            admin_username: None,
+            admin_password: None,
+            admin_email: None,
+            jwt_secret: None,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            approval_timeout_secs: 60,
+            signing_mode: SigningMode::Online,
+            master_public_key: None,
+            subkey: None,
+            allowlist_validity_days: 30,
+            monitoring_token: None,
+            log_format: LogFormat::Text,
+            db_max_connections: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers in order; `env` is injected so tests need not touch the process.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source: Box::new(source),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, |k| std::env::var(k).ok())
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: FromStr>(var: &'static str, raw: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            raw.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                var,
+                message: e.to_string(),
+            })
+        }
+        let secret = |raw: String| Some(SecretString::from(raw));
+
+        if let Some(v) = env("OPENLATCH_LISTEN") {
+            self.listen = parsed("OPENLATCH_LISTEN", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("OPENLATCH_DATABASE_URL") {
+            self.database_url = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_ADMIN_USERNAME") {
+            self.admin_username = Some(v);
+        }
+        if let Some(v) = env("OPENLATCH_ADMIN_PASSWORD") {
+            self.admin_password = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_ADMIN_EMAIL") {
+            self.admin_email = Some(v);
+        }
+        if let Some(v) = env("OPENLATCH_JWT_SECRET") {
+            self.jwt_secret = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parsed("OPENLATCH_TRUSTED_PROXIES", s.to_owned()))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = env("OPENLATCH_MAX_BODY_BYTES") {
+            self.max_body_bytes = parsed("OPENLATCH_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_APPROVAL_TIMEOUT_SECS") {
+            self.approval_timeout_secs = parsed("OPENLATCH_APPROVAL_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_SIGNING_MODE") {
+            self.signing_mode = parsed("OPENLATCH_SIGNING_MODE", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_MASTER_PUBLIC_KEY") {
+            self.master_public_key = Some(v);
+        }
+        if let Some(v) = env("OPENLATCH_SUBKEY") {
+            self.subkey = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("OPENLATCH_ALLOWLIST_VALIDITY_DAYS") {
+            self.allowlist_validity_days = parsed("OPENLATCH_ALLOWLIST_VALIDITY_DAYS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_MONITORING_TOKEN") {
+            self.monitoring_token = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_LOG_FORMAT") {
+            self.log_format = parsed("OPENLATCH_LOG_FORMAT", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_DB_MAX_CONNECTIONS") {
+            self.db_max_connections = parsed("OPENLATCH_DB_MAX_CONNECTIONS", v)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(1..=600).contains(&self.approval_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "approval_timeout_secs must be between 1 and 600".into(),
+            ));
+        }
+        if !(1..=365).contains(&self.allowlist_validity_days) {
+            return Err(ConfigError::Invalid(
+                "allowlist_validity_days must be between 1 and 365".into(),
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "db_max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::load(None, env(&[])).expect("defaults load");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./openlatch-data"));
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("openlatch.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\napproval_timeout_secs = 30\n",
+        )
+        .expect("write");
+        let c = Config::load(
+            Some(&path),
+            env(&[("OPENLATCH_APPROVAL_TIMEOUT_SECS", "5")]),
+        )
+        .expect("load");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.approval_timeout_secs, 5);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::load(None, env(&[("OPENLATCH_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("OPENLATCH_LISTEN"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_ADMIN_PASSWORD", "hunter2-hunter2"),
+                ("OPENLATCH_DATABASE_URL", "postgres://u:dbpass@h/db"),
+            ]),
+        )
+        .expect("load");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("dbpass"), "{debug}");
+    }
+}

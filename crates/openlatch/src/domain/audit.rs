@@ -1,0 +1,40 @@
+//! Audit log entries: append-only records of who did what.
+
+/// Who caused an audit entry; stored as `details.actor_kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    Member,
+    Device,
+    Server,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Member => "member",
+            ActorKind::Device => "device",
+            ActorKind::Server => "server",
+        }
+    }
+}
+
+/// The event types the server itself writes (device events are listed in `device`).
+pub mod event {
+    pub const MEMBER_CREATED: &str = "member_created";
+    pub const MEMBER_UPDATED: &str = "member_updated";
+    pub const MEMBER_DEACTIVATED: &str = "member_deactivated";
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    pub const KEY_REGISTERED: &str = "key_registered";
+    pub const KEY_REVOKED: &str = "key_revoked";
+    pub const LOGIN_FAILED: &str = "login_failed";
+    pub const LOGIN_SUCCEEDED: &str = "login_succeeded";
+    pub const DEVICE_REGISTERED: &str = "device_registered";
+    pub const DEVICE_UPDATED: &str = "device_updated";
+    pub const DEVICE_DELETED: &str = "device_deleted";
+    pub const DEVICE_TOKEN_ROTATED: &str = "device_token_rotated";
+}
+
+/// Event types are lower-case snake words; used to validate the `event_type` filter.
+pub fn is_event_type_shape(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}

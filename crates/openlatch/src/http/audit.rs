@@ -1,0 +1,82 @@
+//! `GET /audit-log`.
+
+use super::error::ErrorBody;
+use super::extract::{ApiQuery, Staff};
+use crate::app::{audit, App, AppError};
+use crate::storage::audit::Entry;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(query_audit_log))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    id: i64,
+    event_type: String,
+    actor_id: Option<String>,
+    target_id: Option<String>,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Entry> for AuditView {
+    fn from(e: Entry) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            actor_id: e.actor_id,
+            target_id: e.target_id,
+            details: e.details,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// One event type; `anomaly_detected` also finds `anomaly_outside_hours`.
+    event_type: Option<String>,
+    /// Member or device id.
+    actor_id: Option<String>,
+    /// RFC 3339; entries at or after this time.
+    since: Option<String>,
+    /// Default 100, at most 1000.
+    limit: Option<i64>,
+}
+
+/// The audit log, newest first (admin, keyholder).
+#[utoipa::path(get, path = "/audit-log", tag = "audit", params(AuditQuery), security(("bearer" = [])),
+    responses((status = 200, body = [AuditView]), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn query_audit_log(
+    State(app): State<App>,
+    _: Staff,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditView>>, AppError> {
+    let since = match q
+        .since
+        .as_deref()
+        .map(DateTime::parse_from_rfc3339)
+        .transpose()
+    {
+        Ok(s) => s.map(|s| s.with_timezone(&Utc)),
+        Err(_) => return Err(AppError::field("since", "must be an RFC 3339 time")),
+    };
+    let rows = audit::query(
+        &app,
+        q.event_type.as_deref(),
+        q.actor_id.as_deref(),
+        since,
+        q.limit,
+    )
+    .await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}

@@ -1,0 +1,74 @@
+//! The HTTP layer: routes, extractors, the error mapping and the OpenAPI document.
+
+pub mod audit;
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod members;
+
+use crate::app::{App, AppError};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OpenLatch", description = "Access control for community spaces: admin API and door (device) API."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every `/api/v1` route; each module registers its handlers and their docs together.
+fn api_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(members::routes())
+        .merge(keys::routes())
+        .merge(audit::routes())
+        .merge(devices::routes())
+        .merge(health::routes())
+}
+
+pub fn router(app: App) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api_routes())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { Json(openapi.as_ref().clone()) }),
+    )
+    .fallback(|| async { AppError::NotFound("route") })
+    .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(
+        // Method and route template only: query strings and headers may carry secrets.
+        TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), route)
+        }),
+    )
+    .with_state(app)
+}

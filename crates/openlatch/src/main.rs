@@ -1,0 +1,72 @@
+//! Wires the command line to the library; no logic lives here.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::Parser;
+use openlatch::cli::{AdminCommand, Cli, Command};
+use openlatch::config::Config;
+use openlatch::startup::{self, Application};
+use openlatch::{app, telemetry};
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let application = Application::build(config).await?;
+            tracing::info!(addr = %application.local_addr()?, "openlatch listening");
+            application
+                .run_until_stopped(startup::shutdown_signal())
+                .await?;
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { username, email },
+        } => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let password = read_password()?;
+            let app = startup::build_app(config).await?;
+            let member = app::bootstrap::create_admin(&app, &username, &password, email.as_deref())
+                .await
+                .map_err(|e| match e {
+                    app::AppError::Validation(fields) | app::AppError::Conflict { fields, .. } => {
+                        let list: Vec<String> =
+                            fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        anyhow::anyhow!("{}", list.join("; "))
+                    }
+                    other => anyhow::anyhow!("{other}"),
+                })?;
+            println!("created admin {} ({})", member.username, member.id);
+            Ok(())
+        }
+    }
+}
+
+/// One line from stdin; on a terminal, asked for without echo.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password for the new admin: ")
+            .context("reading the password");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

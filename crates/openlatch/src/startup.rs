@@ -1,0 +1,142 @@
+//! Building the server on any listener, so tests can run it on port 0.
+
+use crate::app::{bootstrap, password::Passwords, App};
+use crate::config::Config;
+use crate::http;
+use crate::storage::{now_unix, sessions, Db};
+use anyhow::Context;
+use axum::Router;
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The database URL in effect: the configured one, or a SQLite file in the data dir.
+pub fn database_url(config: &Config) -> anyhow::Result<String> {
+    if let Some(url) = &config.database_url {
+        return Ok(url.expose_secret().to_owned());
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let file = config.data_dir.join("openlatch.db");
+    Ok(format!("sqlite://{}?mode=rwc", file.display()))
+}
+
+/// Connects, migrates and prepares everything a request needs.
+pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    let url = database_url(&config)?;
+    let db = Db::connect(&url, config.db_max_connections)
+        .await
+        .context("connecting to the database")?;
+    db.migrate().await.context("migrating the database")?;
+    let tokens = bootstrap::token_keys(&db, &config)
+        .await
+        .context("loading the token-signing secret")?;
+    let passwords = Passwords::new()
+        .await
+        .context("preparing password hashing")?;
+    Ok(App {
+        db,
+        config: Arc::new(config),
+        tokens: Arc::new(tokens),
+        passwords,
+    })
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    app: App,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let app = build_app(config).await?;
+        bootstrap::first_admin(&app)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let router = http::router(app.clone());
+        Ok(Self {
+            listener,
+            router,
+            app,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        housekeeping.abort();
+        self.app.db.close().await;
+        result
+    }
+}
+
+/// Periodic clean-up that no request should wait for.
+async fn housekeeping(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        // A day past expiry nobody can use a session any more.
+        if let Ok(mut conn) = app.db.read().await {
+            match sessions::delete_expired(&mut conn, now_unix() - 86_400).await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "expired sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

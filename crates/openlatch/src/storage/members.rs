@@ -1,0 +1,167 @@
+//! The `members` table.
+
+use super::{flag, parse_id, Backend, Result, StorageError};
+use crate::domain::from_unix;
+use crate::domain::member::{Member, Role};
+use crate::domain::MemberId;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str =
+    "id, username, email, display_name, role, is_active, keypad_id, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<Member> {
+    let role: String = row.try_get("role")?;
+    let keypad_id: i64 = row.try_get("keypad_id")?;
+    Ok(Member {
+        id: parse_id(&row.try_get::<String, _>("id")?, "member id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: role
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("member role '{role}'")))?,
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
+        keypad_id: u16::try_from(keypad_id)
+            .map_err(|_| StorageError::Corrupt(format!("keypad id {keypad_id}")))?,
+        created_at: from_unix(row.try_get("created_at")?),
+        updated_at: from_unix(row.try_get("updated_at")?),
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, m: &Member, password_hash: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO members (id, username, email, display_name, role, is_active, \
+         password_hash, keypad_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(m.id.to_string())
+    .bind(&m.username)
+    .bind(&m.email)
+    .bind(&m.display_name)
+    .bind(m.role.as_str())
+    .bind(flag(m.is_active))
+    .bind(password_hash)
+    .bind(i64::from(m.keypad_id))
+    .bind(m.created_at.timestamp())
+    .bind(m.updated_at.timestamp())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: MemberId) -> Result<Option<Member>> {
+    let sql = format!("SELECT {COLUMNS} FROM members WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Reads a member and, on PostgreSQL, locks the row until the transaction ends.
+pub async fn get_for_update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: MemberId,
+) -> Result<Option<Member>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM members WHERE id = $1{}",
+        backend.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The member and their password hash, for login and password checks.
+pub async fn get_with_password_hash(
+    conn: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<(Member, String)>> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM members WHERE username = $1");
+    let row = sqlx::query(&sql)
+        .bind(username)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(row) => Ok(Some((from_row(&row)?, row.try_get("password_hash")?))),
+        None => Ok(None),
+    }
+}
+
+pub async fn password_hash(conn: &mut AnyConnection, id: MemberId) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM members WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get("password_hash"))
+        .transpose()
+        .map_err(Into::into)
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    role: Option<Role>,
+    is_active: Option<bool>,
+) -> Result<Vec<Member>> {
+    // Both filters are optional; NULL parameters switch them off.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM members \
+         WHERE ($1 IS NULL OR role = $1) AND ($2 IS NULL OR is_active = $2) \
+         ORDER BY username"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(role.map(Role::as_str))
+        .bind(is_active.map(flag))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Writes the editable fields of `m` back.
+pub async fn update(conn: &mut AnyConnection, m: &Member) -> Result<()> {
+    sqlx::query(
+        "UPDATE members SET email = $2, display_name = $3, role = $4, is_active = $5, \
+         updated_at = $6 WHERE id = $1",
+    )
+    .bind(m.id.to_string())
+    .bind(&m.email)
+    .bind(&m.display_name)
+    .bind(m.role.as_str())
+    .bind(flag(m.is_active))
+    .bind(m.updated_at.timestamp())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    conn: &mut AnyConnection,
+    id: MemberId,
+    hash: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE members SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Active admins; on PostgreSQL their rows stay locked until the transaction
+/// ends, so two concurrent demotions cannot both see "another admin is left".
+pub async fn active_admin_ids(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<MemberId>> {
+    let sql = format!(
+        "SELECT id FROM members WHERE role = 'admin' AND is_active = 1 ORDER BY id{}",
+        backend.for_update()
+    );
+    let rows = sqlx::query(&sql).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| parse_id(&r.try_get::<String, _>("id")?, "member id"))
+        .collect()
+}

@@ -1,0 +1,58 @@
+use crate::helpers::spawn_app;
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn health_reports_ok_without_auth() {
+    let app = spawn_app().await;
+    let r = app.request(Method::GET, "/health", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body["database"], "ok");
+    assert_eq!(r.body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.app.db.close().await;
+    let r = app.request(Method::GET, "/health", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["database"], "unavailable");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_endpoint() {
+    let app = spawn_app().await;
+    let r = app.request(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.")));
+    let paths = r.body["paths"].as_object().expect("paths");
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/members",
+        "/api/v1/members/{id}",
+        "/api/v1/members/{id}/keys",
+        "/api/v1/nfc-keys",
+        "/api/v1/nfc-keys/{id}/revoke",
+        "/api/v1/audit-log",
+        "/api/v1/me",
+        "/api/v1/me/password",
+        "/api/v1/health",
+        "/api/v1/devices",
+        "/api/v1/devices/{id}",
+        "/api/v1/devices/{id}/rotate-token",
+    ] {
+        assert!(paths.contains_key(p), "missing {p} in {:?}", paths.keys());
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_get_the_json_error_shape() {
+    let app = spawn_app().await;
+    let r = app.request(Method::GET, "/no-such-thing", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"]["code"], "not_found");
+}

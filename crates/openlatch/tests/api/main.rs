@@ -1,0 +1,7 @@
+//! Black-box tests of the HTTP API. Each test starts its own server on port 0
+//! with a fresh database: SQLite by default, PostgreSQL when
+//! `OPENLATCH_TEST_DATABASE_URL` names a server (CI runs both).
+
+mod helpers;
+
+mod health;
