@@ -100,6 +100,47 @@ pub enum VerifyError {
     },
 }
 
+impl DecodeError {
+    /// Stable snake_case code for logs, API errors and test tables.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "truncated",
+            DecodeError::TrailingBytes => "trailing_bytes",
+            DecodeError::BadMagic => "bad_magic",
+            DecodeError::UnsupportedHeader(_) => "unsupported_header",
+            DecodeError::ReservedNotZero => "reserved_not_zero",
+            DecodeError::UnknownHeaderFlags(_) => "unknown_header_flags",
+            DecodeError::EntryCountMismatch => "entry_count_mismatch",
+            DecodeError::BadListValidity => "bad_list_validity",
+            DecodeError::BadSchedule(_) => "bad_schedule",
+            DecodeError::BadProfile(_) => "bad_profile",
+            DecodeError::BadProfileIndex => "bad_profile_index",
+            DecodeError::UnsortedUids => "unsorted_uids",
+            DecodeError::BadKeypad(_) => "bad_keypad",
+            DecodeError::EmergencyFlagMismatch => "emergency_flag_mismatch",
+            DecodeError::KeypadsUnderLockdown => "keypads_under_lockdown",
+        }
+    }
+}
+
+impl VerifyError {
+    /// Stable snake_case code; decode errors use [`DecodeError::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Decode(e) => e.code(),
+            VerifyError::InvalidMasterKey => "invalid_master_key",
+            VerifyError::CertificateFlags(_) => "certificate_flags",
+            VerifyError::InvalidSubKey => "invalid_sub_key",
+            VerifyError::SubKeyIsMaster => "sub_key_is_master",
+            VerifyError::BadMasterSignature => "bad_master_signature",
+            VerifyError::CertificateNotYetValid { .. } => "certificate_not_yet_valid",
+            VerifyError::CertificateExpired { .. } => "certificate_expired",
+            VerifyError::BadListSignature => "bad_list_signature",
+            VerifyError::VersionNotNewer { .. } => "version_not_newer",
+        }
+    }
+}
+
 impl From<DecodeError> for VerifyError {
     fn from(e: DecodeError) -> Self {
         VerifyError::Decode(e)
