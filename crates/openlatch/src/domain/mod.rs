@@ -5,10 +5,12 @@
 //! an odd-length UID or an unknown role.
 
 pub mod audit;
+pub mod compile;
 pub mod device;
 pub mod ids;
 pub mod key;
 pub mod member;
+pub mod rule;
 pub mod validation;
 
 pub use ids::{DeviceId, KeyId, MemberId, RuleId};

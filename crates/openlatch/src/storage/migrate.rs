@@ -21,7 +21,10 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_foundation")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_foundation"),
+    migration!(2, "0002_allowlist"),
+];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x6f6c_6d69_6772;
