@@ -1,6 +1,6 @@
 //! Building the server on any listener, so tests can run it on port 0.
 
-use crate::app::{bootstrap, password::Passwords, App};
+use crate::app::{allowlist, bootstrap, password::Passwords, signing, App};
 use crate::config::Config;
 use crate::http;
 use crate::storage::{now_unix, sessions, Db};
@@ -37,11 +37,15 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let passwords = Passwords::new()
         .await
         .context("preparing password hashing")?;
+    let signing = signing::load(&db, &config)
+        .await
+        .context("loading the allow-list signing key")?;
     Ok(App {
         db,
         config: Arc::new(config),
         tokens: Arc::new(tokens),
         passwords,
+        signing: Arc::new(signing),
     })
 }
 
@@ -58,6 +62,9 @@ impl Application {
         bootstrap::first_admin(&app)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
+        allowlist::rebuild(&app)
+            .await
+            .map_err(|e| anyhow::anyhow!("building the allow-list: {e}"))?;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -83,6 +90,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
+        let list_refresh = tokio::spawn(list_refresh(self.app.clone()));
         let result = axum::serve(
             self.listener,
             self.router
@@ -91,6 +99,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        list_refresh.abort();
         self.app.db.close().await;
         result
     }
@@ -108,6 +117,19 @@ async fn housekeeping(app: App) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
             }
+        }
+    }
+}
+
+/// Rebuilds the allow-list when it nears `valid_until` or a rule boundary
+/// (DST change, override end, date range) passes; a no-op otherwise.
+async fn list_refresh(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = allowlist::rebuild(&app).await {
+            tracing::warn!(error = %e, "background allow-list build failed");
         }
     }
 }

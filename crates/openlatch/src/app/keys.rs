@@ -105,6 +105,8 @@ pub async fn register(app: &App, actor: &Principal, new: NewKey) -> AppResult<Nf
         ),
     )
     .await?;
+    // Rules targeting roles and members may give this key too many slots.
+    super::allowlist::check_compiles(app, &mut tx).await?;
     tx.commit().await?;
     app.list_inputs_changed().await;
     Ok(key)

@@ -165,6 +165,10 @@ pub async fn update(
     if before.is_active && !after.is_active {
         deactivate_in_tx(&mut tx, actor, &after, now.timestamp()).await?;
     }
+    if before.role != after.role {
+        // A new role may bring time windows that no longer fit in 4 slots.
+        super::allowlist::check_compiles(app, &mut tx).await?;
+    }
     tx.commit().await?;
     app.list_inputs_changed().await;
     Ok(after)

@@ -5,6 +5,7 @@
 //! reports failure through [`AppError`], which the HTTP layer maps to a
 //! status code in one place.
 
+pub mod allowlist;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -12,6 +13,8 @@ pub mod devices;
 pub mod keys;
 pub mod members;
 pub mod password;
+pub mod rules;
+pub mod signing;
 pub mod token;
 
 use crate::config::Config;
@@ -74,10 +77,18 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Arc<token::TokenKeys>,
     pub passwords: password::Passwords,
+    /// How allow-lists are signed (online sub-key or air-gapped).
+    pub signing: Arc<signing::Signing>,
 }
 
 impl App {
     /// Called after every committed change that may alter the allow-list
     /// (members, keys, rules). The allow-list builder hooks in here.
-    pub async fn list_inputs_changed(&self) {}
+    pub async fn list_inputs_changed(&self) {
+        // The change is committed already; a failed build is retried by the
+        // background task, so it is logged rather than failing the request.
+        if let Err(e) = allowlist::rebuild(self).await {
+            tracing::error!(error = %e, "building the allow-list failed");
+        }
+    }
 }

@@ -32,6 +32,11 @@ pub mod event {
     pub const DEVICE_UPDATED: &str = "device_updated";
     pub const DEVICE_DELETED: &str = "device_deleted";
     pub const DEVICE_TOKEN_ROTATED: &str = "device_token_rotated";
+    pub const RULE_CREATED: &str = "rule_created";
+    pub const RULE_UPDATED: &str = "rule_updated";
+    pub const RULE_DELETED: &str = "rule_deleted";
+    pub const ALLOWLIST_GENERATED: &str = "allowlist_generated";
+    pub const ALLOWLIST_SIGNED: &str = "allowlist_signed";
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.

@@ -6,12 +6,14 @@
 //! backend. Values are stored in portable shapes: ids as text, timestamps as
 //! unix seconds, booleans as 0/1 integers, JSON as text.
 
+pub mod allowlists;
 pub mod audit;
 pub mod counters;
 pub mod devices;
 pub mod keys;
 pub mod members;
 pub mod migrate;
+pub mod rules;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;

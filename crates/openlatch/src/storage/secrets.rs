@@ -26,3 +26,12 @@ pub async fn get_or_create(
         .await?;
     Ok(row.try_get("value")?)
 }
+
+/// The stored secret `name`, if any instance created it.
+pub async fn get(conn: &mut AnyConnection, name: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("value")).transpose()?)
+}

@@ -1,0 +1,427 @@
+//! Building, signing, serving and explaining the allow-list.
+
+use super::auth::Principal;
+use super::{App, AppError, AppResult};
+use crate::config::SigningMode;
+use crate::domain::audit::event;
+use crate::domain::compile::{compile, Compiled, KeyResult};
+use crate::domain::key::{NfcKey, Uid};
+use crate::domain::member::Member;
+use crate::domain::rule::Rule;
+use crate::storage::allowlists::{self, StoredList};
+use crate::storage::audit::{self, Actor, NewEntry};
+use crate::storage::{counters, keys, members, now_unix, rules};
+use ol02::{DoorState, ListBuilder, TRAILER_LEN};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+
+/// An online list is valid for a day...
+pub const ONLINE_VALIDITY_SECS: i64 = 24 * 3600;
+/// ...and rebuilt when less than this remains.
+pub const ONLINE_REFRESH_SECS: i64 = 6 * 3600;
+/// Air-gapped: warn (and prepare a new unsigned list) this long before staleness.
+pub const AIRGAPPED_WARNING_SECS: i64 = 48 * 3600;
+
+pub struct Inputs {
+    pub members: Vec<Member>,
+    pub keys: Vec<NfcKey>,
+    pub rules: Vec<Rule>,
+}
+
+pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
+    Ok(Inputs {
+        members: members::list(conn, None, None).await?,
+        keys: keys::list_unrevoked(conn).await?,
+        rules: rules::list(conn).await?,
+    })
+}
+
+/// The longest a list may stay valid in the configured mode.
+pub fn validity_secs(app: &App) -> i64 {
+    match app.signing.mode {
+        SigningMode::Online => ONLINE_VALIDITY_SECS,
+        SigningMode::AirGapped => i64::from(app.config.allowlist_validity_days) * 86_400,
+    }
+}
+
+fn refresh_secs(app: &App) -> i64 {
+    match app.signing.mode {
+        SigningMode::Online => ONLINE_REFRESH_SECS,
+        SigningMode::AirGapped => AIRGAPPED_WARNING_SECS,
+    }
+}
+
+pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
+    compile(
+        &inputs.members,
+        &inputs.keys,
+        &inputs.rules,
+        now,
+        now + validity,
+    )
+}
+
+/// Refuses (422, naming the rules) a change after which some entry would
+/// need more than four time slots. Call inside the change's transaction.
+pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
+    let inputs = load_inputs(conn).await?;
+    let c = compile_inputs(&inputs, now_unix(), validity_secs(app));
+    if let Some(o) = c.overflows.first() {
+        let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
+        return Err(AppError::field(
+            "rules",
+            format!(
+                "key {} would need {} time slots (at most 4): the time windows of rules {} \
+                 do not fit together; merge them or give them different priorities",
+                o.uid,
+                o.slots,
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The OL02 builder for a compiled state. Slots beyond four (only possible
+/// when time moved a window across a day since the save-time check) are cut,
+/// which narrows access rather than widening it.
+fn builder(c: &Compiled, version: u64, generated_at: i64, valid_until: i64) -> ListBuilder {
+    let mut b = ListBuilder::new(
+        version,
+        u64::try_from(generated_at).unwrap_or(0),
+        u64::try_from(valid_until).unwrap_or(0),
+    );
+    b.lockdown = c.lockdown;
+    for e in c.entries() {
+        if let Some(mut spec) = e.to_spec() {
+            if spec.slots.len() > ol02::MAX_SLOTS {
+                tracing::warn!(uid = %e.uid, "entry has more than 4 slots; extra slots dropped");
+                spec.slots.truncate(ol02::MAX_SLOTS);
+            }
+            b.add_entry(spec);
+        }
+    }
+    // Keypad section: empty until enrolment exists (system.md 5).
+    b
+}
+
+fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
+    b.encode_unsigned()
+        .map_err(|e| AppError::Internal(format!("encoding the allow-list: {e}")))
+}
+
+/// Hash of what the door evaluates: entries, flags and keypad section, with
+/// version and times zeroed so that an unchanged state hashes the same.
+fn content_hash(c: &Compiled) -> AppResult<String> {
+    let bytes = encode(&builder(c, 0, 0, 1))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// Builds a new version when the list's content changed, when the newest
+/// list outlives a boundary the rules now set, or when it nears staleness.
+/// Returns the new version, if one was made.
+pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
+    let now = now_unix();
+    let validity = validity_secs(app);
+    let mut tx = app.db.begin().await?;
+    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
+    let inputs = load_inputs(&mut tx).await?;
+    let c = compile_inputs(&inputs, now, validity);
+    let valid_until = c
+        .next_boundary
+        .map_or(now + validity, |b| b.min(now + validity));
+    let hash = content_hash(&c)?;
+    if let Some(latest) = allowlists::latest(&mut tx).await? {
+        let same = latest.content_hash == hash;
+        let still_right = latest.valid_until <= valid_until;
+        let extend =
+            latest.valid_until - now < refresh_secs(app) && valid_until > latest.valid_until;
+        if same && still_right && !extend {
+            // A list built before a switch to online mode gets signed now.
+            if latest.signed_bytes.is_none() {
+                if let Some(o) = &app.signing.online {
+                    let signed = ol02::sign(&latest.unsigned_bytes, &o.cert, &o.key)
+                        .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
+                    allowlists::set_signed(&mut tx, latest.version, &signed, now).await?;
+                    tx.commit().await?;
+                }
+            }
+            return Ok(None);
+        }
+    }
+    let version = counters::next(&mut tx, "allowlist_version").await?;
+    let unsigned = encode(&builder(
+        &c,
+        u64::try_from(version).unwrap_or(0),
+        now,
+        valid_until,
+    ))?;
+    let signed = match &app.signing.online {
+        Some(o) => Some(
+            ol02::sign(&unsigned, &o.cert, &o.key)
+                .map_err(|e| AppError::Internal(format!("signing: {e}")))?,
+        ),
+        None => None,
+    };
+    let entry_count = c.entries().count() as i64;
+    let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
+    allowlists::insert(
+        &mut tx,
+        &StoredList {
+            version,
+            generated_at: now,
+            valid_until,
+            unsigned_bytes: unsigned,
+            signed_at: signed.as_ref().map(|_| now),
+            signed_bytes: signed,
+            entry_count,
+            content_hash: hash,
+        },
+    )
+    .await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::ALLOWLIST_GENERATED,
+            Actor::Server,
+            None,
+            json!({
+                "version": version,
+                "entry_count": entry_count,
+                "size_bytes": size,
+                "valid_until": valid_until,
+                "lockdown": c.lockdown,
+                "signed": app.signing.online.is_some(),
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(version, entry_count, "allow-list built");
+    Ok(Some(version))
+}
+
+/// What a door's poll gets.
+pub enum DeviceList {
+    NotModified(i64),
+    List(i64, Vec<u8>),
+}
+
+pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
+    let mut conn = app.db.read().await?;
+    let Some(latest) = allowlists::latest_signed_version(&mut conn).await? else {
+        return Err(AppError::Unavailable(match app.signing.mode {
+            SigningMode::AirGapped => "no signed allow-list has been uploaded yet (air-gapped \
+                                       mode): an admin must sign one offline and upload it"
+                .into(),
+            SigningMode::Online => "no allow-list has been built yet".into(),
+        }));
+    };
+    if latest <= current {
+        return Ok(DeviceList::NotModified(latest));
+    }
+    match allowlists::latest_signed(&mut conn).await? {
+        Some(StoredList {
+            version,
+            signed_bytes: Some(bytes),
+            ..
+        }) => Ok(DeviceList::List(version, bytes)),
+        _ => Err(AppError::Internal("signed list vanished".into())),
+    }
+}
+
+pub struct Status {
+    pub latest: Option<StoredList>,
+    pub latest_signed: Option<StoredList>,
+    pub signer_key_id: Option<u8>,
+    pub subkey_expires_at: Option<i64>,
+    pub warnings: Vec<String>,
+}
+
+pub async fn status(app: &App) -> AppResult<Status> {
+    let mut conn = app.db.read().await?;
+    let latest = allowlists::latest(&mut conn).await?;
+    let latest_signed = allowlists::latest_signed(&mut conn).await?;
+    let now = now_unix();
+    let mut warnings = Vec::new();
+    warnings.extend(app.signing.subkey_warning(now));
+    let signer_key_id = match &app.signing.online {
+        Some(o) => Some(o.cert.key_id),
+        None => latest_signed
+            .as_ref()
+            .and_then(|l| l.signed_bytes.as_deref())
+            .and_then(|b| ol02::parse_signed(b).ok())
+            .map(|p| p.certificate.key_id),
+    };
+    if let Some(s) = &latest_signed {
+        if s.valid_until - now < AIRGAPPED_WARNING_SECS
+            && app.signing.mode == SigningMode::AirGapped
+        {
+            warnings.push(format!(
+                "the signed list doors hold goes stale in {} hours: sign and upload a new one",
+                (s.valid_until - now).max(0) / 3600
+            ));
+        }
+    }
+    Ok(Status {
+        latest,
+        latest_signed,
+        signer_key_id,
+        subkey_expires_at: app.signing.subkey_expires_at(),
+        warnings,
+    })
+}
+
+/// Air-gapped: the newest built list, to be signed offline.
+pub async fn unsigned(app: &App) -> AppResult<(i64, Vec<u8>)> {
+    let mut conn = app.db.read().await?;
+    let latest = allowlists::latest(&mut conn)
+        .await?
+        .ok_or_else(|| AppError::Unavailable("no allow-list has been built yet".into()))?;
+    Ok((latest.version, latest.unsigned_bytes))
+}
+
+/// Air-gapped: accepts a signed list only if it verifies against the master
+/// key, is the newest built list byte for byte, and is newer than every
+/// version served.
+pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppResult<i64> {
+    if app.signing.mode != SigningMode::AirGapped {
+        return Err(AppError::Conflict {
+            message: "signed lists are uploaded only in air-gapped mode; this server signs itself"
+                .into(),
+            fields: Default::default(),
+        });
+    }
+    let now = now_unix();
+    let mut tx = app.db.begin().await?;
+    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
+    let served = allowlists::latest_signed_version(&mut tx)
+        .await?
+        .unwrap_or(0);
+    let verified = ol02::verify_list(
+        bytes,
+        &app.signing.master_public,
+        u64::try_from(now).unwrap_or(0),
+        u64::try_from(served).unwrap_or(0),
+    )
+    .map_err(|e| match e {
+        ol02::VerifyError::VersionNotNewer { held, offered } => AppError::field(
+            "version",
+            format!("version {offered} is not newer than version {held}, already served to doors"),
+        ),
+        other => AppError::field(
+            "body",
+            format!("the signed list does not verify against the master public key: {other}"),
+        ),
+    })?;
+    let version = i64::try_from(verified.list().version())
+        .map_err(|_| AppError::field("version", "is out of range"))?;
+    let key_id = verified.certificate().key_id;
+    let latest = allowlists::latest(&mut tx)
+        .await?
+        .ok_or_else(|| AppError::field("version", "no list has been built"))?;
+    if latest.version != version {
+        return Err(AppError::field(
+            "version",
+            format!(
+                "version {version} is not the newest built list (version {}); download the \
+                 unsigned list again and sign that",
+                latest.version
+            ),
+        ));
+    }
+    if bytes.len() < TRAILER_LEN || bytes[..bytes.len() - TRAILER_LEN] != latest.unsigned_bytes[..]
+    {
+        return Err(AppError::field(
+            "body",
+            "the signed content differs from the list this server built",
+        ));
+    }
+    allowlists::set_signed(&mut tx, version, bytes, now).await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::ALLOWLIST_SIGNED,
+            Actor::Member(actor.member.id),
+            None,
+            json!({ "version": version, "size_bytes": bytes.len(), "signer_key_id": key_id }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+pub struct Explanation {
+    pub uid: Uid,
+    pub at: i64,
+    pub list_version: Option<i64>,
+    pub in_list: bool,
+    pub key: Option<KeyResult>,
+    pub excluded_because: Option<String>,
+    pub decision: Option<ol02::Decision>,
+    pub projected_decision: ol02::Decision,
+}
+
+fn door_state(uid: &ol02::Uid, last_shutdown: Option<i64>) -> DoorState {
+    let mut s = DoorState::new();
+    if let Some(t) = last_shutdown.and_then(|t| u64::try_from(t).ok()) {
+        // "Inside when the space was shut down": granted in the closed session.
+        s.record_grant(*uid, t.saturating_sub(1));
+        s.record_shutdown(t);
+    }
+    s
+}
+
+pub async fn explain(
+    app: &App,
+    uid: Uid,
+    at: i64,
+    last_shutdown: Option<i64>,
+) -> AppResult<Explanation> {
+    let door_uid =
+        ol02::Uid::new(&uid.to_bytes()).map_err(|_| AppError::field("uid", Uid::MESSAGE))?;
+    let state = door_state(&door_uid, last_shutdown);
+    let at_u = u64::try_from(at).unwrap_or(0);
+    let mut conn = app.db.read().await?;
+    let inputs = load_inputs(&mut conn).await?;
+    let held = allowlists::latest_signed(&mut conn).await?;
+    drop(conn);
+
+    let (decision, in_list) = match &held {
+        Some(l) => {
+            let list = ol02::List::parse_unsigned(&l.unsigned_bytes)
+                .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
+            let out = ol02::decide(&list, &door_uid, at_u, &state);
+            (Some(out.decision), list.find(&door_uid).is_some())
+        }
+        None => (None, false),
+    };
+
+    let validity = validity_secs(app);
+    let c = compile_inputs(&inputs, at, validity);
+    let valid_until = c
+        .next_boundary
+        .map_or(at + validity, |b| b.min(at + validity));
+    let projected_bytes = encode(&builder(&c, 0, at, valid_until))?;
+    let projected = ol02::List::parse_unsigned(&projected_bytes)
+        .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
+    let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;
+
+    let key = c.keys.into_iter().find(|k| k.uid == uid);
+    let excluded_because = match &key {
+        Some(k) => k.excluded_because.clone(),
+        None => Some("no active key is registered with this UID".into()),
+    };
+    Ok(Explanation {
+        uid,
+        at,
+        list_version: held.map(|l| l.version),
+        in_list,
+        key,
+        excluded_because,
+        decision,
+        projected_decision,
+    })
+}
