@@ -21,6 +21,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve,
+    /// Key tool: master key, sub-key delegation, offline signing.
+    Keys {
+        #[command(subcommand)]
+        command: openlatch_keytool::KeysCommand,
+    },
+    /// Inspect and verify allow-list files.
+    Allowlist {
+        #[command(subcommand)]
+        command: openlatch_keytool::AllowlistCommand,
+    },
     /// Manage administrators from the shell.
     Admin {
         #[command(subcommand)]

@@ -34,6 +34,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
+        Command::Keys { command } => {
+            openlatch_keytool::run_keys(command).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        Command::Allowlist { command } => {
+            openlatch_keytool::run_allowlist(command).map_err(|e| anyhow::anyhow!("{e}"))
+        }
         Command::Admin {
             command: AdminCommand::Create { username, email },
         } => {

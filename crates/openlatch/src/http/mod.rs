@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extractors, the error mapping and the OpenAPI document.
 
+pub mod allowlist;
 pub mod audit;
 pub mod auth;
 pub mod devices;
@@ -8,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod members;
+pub mod rules;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -47,6 +49,8 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(audit::routes())
         .merge(devices::routes())
         .merge(health::routes())
+        .merge(rules::routes())
+        .merge(allowlist::routes())
 }
 
 pub fn router(app: App) -> Router {
