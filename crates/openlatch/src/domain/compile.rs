@@ -681,14 +681,17 @@ fn merge_days(slots: &mut Vec<CompiledSlot>) {
 }
 
 /// A local time as UTC: a time that does not exist (spring forward) moves
-/// to the next valid minute; a repeated time (fall back) takes its first
-/// occurrence, so a repeated hour is counted once.
-fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+/// to the next valid minute. A repeated time (fall back) is taken at its
+/// later occurrence for a window's start and its earlier one for its end,
+/// so a window covers the repeated hour once.
+fn resolve(tz: Tz, local: NaiveDateTime, later: bool) -> Option<DateTime<Utc>> {
     let mut t = local;
     for _ in 0..=24 * 60 {
         match tz.from_local_datetime(&t) {
             LocalResult::Single(x) => return Some(x.with_timezone(&Utc)),
-            LocalResult::Ambiguous(a, _) => return Some(a.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => {
+                return Some(if later { b } else { a }.with_timezone(&Utc))
+            }
             LocalResult::None => t += Duration::minutes(1),
         }
     }
@@ -704,7 +707,10 @@ fn occurrence(w: &TimeWindow, date: NaiveDate) -> Option<(DateTime<Utc>, DateTim
         midnight
     };
     let end = end_day + Duration::minutes(i64::from(w.end_minute));
-    Some((resolve(w.timezone, start)?, resolve(w.timezone, end)?))
+    Some((
+        resolve(w.timezone, start, true)?,
+        resolve(w.timezone, end, false)?,
+    ))
 }
 
 /// The UTC slots of a local weekly window for the offset period that
@@ -798,3 +804,7 @@ pub fn next_offset_change(tz: Tz, from: i64, until: i64) -> Option<i64> {
     }
     None
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;
