@@ -165,7 +165,14 @@ impl Db {
             Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let inner = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock at BEGIN (waiting up to the busy
+        // timeout): a deferred transaction that reads first and then writes
+        // fails at once with SQLITE_BUSY when another process (a second
+        // instance on the same file) wrote in between.
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx {
             inner,
             _guard: guard,

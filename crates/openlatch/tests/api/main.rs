@@ -4,4 +4,6 @@
 
 mod helpers;
 
+mod allowlist;
 mod health;
+mod rules;
