@@ -1,5 +1,8 @@
 //! Unit tests of the pure compiler (system.md 3.3).
 
+// Test fixtures are built inline; cloning into slices reads better here.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use super::*;
 use crate::domain::key::{KeyAccessType, NfcKey, Uid};
 use crate::domain::member::{Member, Role};

@@ -2,7 +2,9 @@
 //! air-gapped signing through the key tool, versions under concurrency,
 //! explain, and permissions.
 
-use crate::helpers::{fresh_database, spawn_app, spawn_app_with, spawn_second_instance, TestApp};
+use crate::helpers::{
+    fresh_database, is_postgres, spawn_app, spawn_app_with, spawn_second_instance, TestApp,
+};
 use openlatch::config::{Config, SigningMode};
 use reqwest::header::{HeaderMap, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
@@ -278,6 +280,9 @@ async fn air_gapped_round_trip_through_the_key_tool() {
     tampered[i] ^= 0x01;
     let r = upload(&app, tampered).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .is_ok_and(|c| c.contains("json")));
     // Signed by a sub-key of another master: refused.
     let (other_dir, _, other_prefix) = airgapped_keys();
     let foreign = keytool_sign(other_dir.path(), &other_prefix, &unsigned.bytes);
@@ -361,10 +366,15 @@ async fn versions_never_repeat_across_two_instances() {
     let mut sorted = versions.clone();
     sorted.sort_unstable();
     sorted.dedup();
+    let backend = if is_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     assert_eq!(
         sorted.len(),
         versions.len(),
-        "duplicate versions: {versions:?}"
+        "{backend}: duplicate versions: {versions:?}"
     );
     // Newest-first audit order means versions strictly decrease down the log.
     assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
@@ -509,12 +519,13 @@ async fn permissions_on_every_allowlist_endpoint() {
 }
 
 fn base_config(dir: &std::path::Path, url: String) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    c.data_dir = dir.join("data");
-    c.database_url = Some(SecretString::from(url));
-    c.db_max_connections = 2;
-    c
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.join("data"),
+        database_url: Some(SecretString::from(url)),
+        db_max_connections: 2,
+        ..Config::default()
+    }
 }
 
 #[tokio::test]

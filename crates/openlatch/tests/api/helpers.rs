@@ -83,6 +83,7 @@ pub async fn spawn_second_instance(
     spawn_on(dir, other.database_url.clone(), customize).await
 }
 
+#[allow(clippy::field_reassign_with_default)] // reads as "defaults, then these"
 async fn spawn_on(
     dir: tempfile::TempDir,
     url: String,
