@@ -259,6 +259,16 @@ async fn air_gapped_round_trip_through_the_key_tool() {
     assert_eq!(status.body["signing_mode"], "air-gapped");
     assert_eq!(status.body["master_public_key"], master_hex.as_str());
     assert_eq!(status.body["unsigned_changes_pending"], true);
+    // Air-gapped lists live OPENLATCH_ALLOWLIST_VALIDITY_DAYS (default 30).
+    let span = |s: &serde_json::Value, k: &str| {
+        chrono::DateTime::parse_from_rfc3339(s[k].as_str().expect("time"))
+            .expect("time")
+            .timestamp()
+    };
+    assert_eq!(
+        span(&status.body, "valid_until") - span(&status.body, "generated_at"),
+        30 * 86_400
+    );
     // Air-gapped: no private key is created on the server.
     assert!(!app.app.config.data_dir.join("keys/master.key").exists());
 
@@ -576,4 +586,135 @@ async fn first_start_creates_a_master_key_in_the_data_dir() {
         s.body["master_public_key"].as_str().expect("hex")
     );
     assert_eq!(s.body["subkey_warning"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn grace_after_a_guest_visit_is_explained() {
+    let app = spawn_app().await;
+    let t = &app.admin_token;
+    let (guest, _) = app.member_with_role("gina", "guest").await;
+    app.key_for(&guest, "0A0B0C0D").await;
+    let now = chrono::Utc::now();
+    let rfc =
+        |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // The visit ended 10 minutes ago; grace 30 minutes.
+    let r = app
+        .post(
+            "/access-rules",
+            t,
+            json!({"name": "workshop", "rule_type": "date_range", "parameters": {
+                "start_date": rfc(now - chrono::Duration::hours(3)),
+                "end_date": rfc(now - chrono::Duration::minutes(10)),
+                "grace_minutes": 30},
+                "targets": [{"target_type": "member", "target_value": guest}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // The list is capped at the end of the grace period.
+    let s = app.get("/allowlist", t).await;
+    let until = chrono::DateTime::parse_from_rfc3339(s.body["valid_until"].as_str().expect("t"))
+        .expect("time");
+    assert_eq!(
+        until.timestamp(),
+        (now + chrono::Duration::minutes(20)).timestamp()
+    );
+
+    let path = |shutdown: Option<chrono::DateTime<chrono::Utc>>| {
+        let mut p = format!("/allowlist/explain?uid=0A0B0C0D&at={}", rfc(now));
+        if let Some(s) = shutdown {
+            p.push_str(&format!("&last_shutdown={}", rfc(s)));
+        }
+        p
+    };
+    // No shutdown since boot: no grace.
+    let r = app.get(&path(None), t).await;
+    assert_eq!(r.body["decision"], "DENIED_EXPIRED", "{:?}", r.body);
+    assert_eq!(r.body["entry"]["grace_minutes"], 30);
+    assert_eq!(r.body["entry"]["flags"], json!(["notify_on_anomaly"]));
+    // Shut down 5 minutes ago with the guest inside: grace re-entry.
+    let r = app
+        .get(&path(Some(now - chrono::Duration::minutes(5))), t)
+        .await;
+    assert_eq!(r.body["decision"], "GRANTED_GRACE", "{:?}", r.body);
+    // Shut down 40 minutes ago: the grace window has closed.
+    let r = app
+        .get(&path(Some(now - chrono::Duration::minutes(40))), t)
+        .await;
+    assert_eq!(r.body["decision"], "DENIED_EXPIRED", "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn overrides_and_sponsors_reach_the_door() {
+    let app = spawn_app().await;
+    let t = &app.admin_token;
+    let (kh, _) = app.member_with_role("keith", "keyholder").await;
+    let (guest, _) = app.member_with_role("gwen", "guest").await;
+    let (m, _) = app.member_with_role("max", "member").await;
+    app.key_for(&kh, "0A000001").await;
+    app.key_for(&guest, "0A000002").await;
+    app.key_for(&m, "0A000003").await;
+    let r = app
+        .post(
+            "/access-rules",
+            t,
+            json!({"name": "gwen's sponsor", "rule_type": "guest_sponsor", "parameters": {
+                "sponsor_id": kh, "requires_approval": true},
+                "targets": [{"target_type": "member", "target_value": guest}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (_, door) = app.device("front").await;
+    let master = master_key(&app).await;
+    let got = fetch(&app, &door, 0).await;
+    let v = ol02::verify_list(&got.bytes, &master, now(), 0).expect("verifies");
+    let e = v.list().find(&uid("0A000002")).expect("sponsored guest");
+    assert_eq!(e.access_type, ol02::AccessType::Conditional);
+    assert!(!v.list().header().flags.lockdown());
+    let held = v.list().version();
+
+    // Deactivating the sponsor drops the guest.
+    let r = app.delete(&format!("/members/{kh}"), t).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let got = fetch(&app, &door, held).await;
+    let v = ol02::verify_list(&got.bytes, &master, now(), held).expect("newer");
+    assert!(v.list().find(&uid("0A000002")).is_none());
+    let held = v.list().version();
+
+    // Lockdown: the member is dropped and the header says so.
+    let r = app
+        .post(
+            "/access-rules",
+            t,
+            json!({"name": "lockdown", "rule_type": "global_override",
+                   "parameters": {"mode": "lockdown"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let got = fetch(&app, &door, held).await;
+    let v = ol02::verify_list(&got.bytes, &master, now(), held).expect("newer");
+    assert!(v.list().header().flags.lockdown());
+    assert!(v.list().find(&uid("0A000003")).is_none());
+    let explained = app.get("/allowlist/explain?uid=0A000003", t).await;
+    assert!(explained.body["excluded_because"]
+        .as_str()
+        .is_some_and(|w| w.contains("lockdown")));
+}
+
+#[tokio::test]
+async fn openapi_lists_the_allowlist_and_rule_endpoints() {
+    let app = spawn_app().await;
+    let r = app.request(Method::GET, "/openapi.json", None, None).await;
+    let paths = r.body["paths"].as_object().expect("paths");
+    for p in [
+        "/api/v1/access-rules",
+        "/api/v1/access-rules/{id}",
+        "/api/v1/allowlist",
+        "/api/v1/allowlist/regenerate",
+        "/api/v1/allowlist/explain",
+        "/api/v1/admin/allowlist/unsigned",
+        "/api/v1/admin/allowlist/signed",
+        "/api/v1/device/allowlist",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
 }
