@@ -118,6 +118,23 @@ fn content_hash(c: &Compiled) -> AppResult<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
+/// What decides whether a build makes a new version.
+pub struct Built<'a> {
+    pub content_hash: &'a str,
+    pub valid_until: i64,
+}
+
+/// A new version is needed when the content changed, when the newest list
+/// outlives a boundary the rules now set (its `valid_until` is later than
+/// the fresh one's), or when it nears staleness (less than `refresh` left)
+/// and the fresh list would last longer.
+pub fn needs_new_version(current: &Built<'_>, fresh: &Built<'_>, now: i64, refresh: i64) -> bool {
+    let same = current.content_hash == fresh.content_hash;
+    let still_right = current.valid_until <= fresh.valid_until;
+    let extend = current.valid_until - now < refresh && fresh.valid_until > current.valid_until;
+    !(same && still_right && !extend)
+}
+
 /// Builds a new version when the list's content changed, when the newest
 /// list outlives a boundary the rules now set, or when it nears staleness.
 /// Returns the new version, if one was made.
@@ -133,11 +150,15 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         .map_or(now + validity, |b| b.min(now + validity));
     let hash = content_hash(&c)?;
     if let Some(latest) = allowlists::latest(&mut tx).await? {
-        let same = latest.content_hash == hash;
-        let still_right = latest.valid_until <= valid_until;
-        let extend =
-            latest.valid_until - now < refresh_secs(app) && valid_until > latest.valid_until;
-        if same && still_right && !extend {
+        let current = Built {
+            content_hash: &latest.content_hash,
+            valid_until: latest.valid_until,
+        };
+        let fresh = Built {
+            content_hash: &hash,
+            valid_until,
+        };
+        if !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
             if latest.signed_bytes.is_none() {
                 if let Some(o) = &app.signing.online {
@@ -424,4 +445,64 @@ pub async fn explain(
         decision,
         projected_decision,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600;
+
+    fn built(hash: &str, valid_until: i64) -> Built<'_> {
+        Built {
+            content_hash: hash,
+            valid_until,
+        }
+    }
+
+    #[test]
+    fn unchanged_content_keeps_its_version() {
+        // Built at 0 for 24 h; an hour later nothing changed.
+        let current = built("a", 24 * H);
+        assert!(!needs_new_version(&current, &built("a", 25 * H), H, 6 * H));
+    }
+
+    #[test]
+    fn changed_content_makes_a_version() {
+        let current = built("a", 24 * H);
+        assert!(needs_new_version(&current, &built("b", 25 * H), H, 6 * H));
+    }
+
+    #[test]
+    fn nearing_staleness_refreshes_online() {
+        // 19 h after the build, 5 h remain: less than 6 h, so refresh.
+        let current = built("a", 24 * H);
+        assert!(needs_new_version(
+            &current,
+            &built("a", 43 * H),
+            19 * H,
+            6 * H
+        ));
+        // 17 h after, 7 h remain: not yet.
+        assert!(!needs_new_version(
+            &current,
+            &built("a", 41 * H),
+            17 * H,
+            6 * H
+        ));
+    }
+
+    #[test]
+    fn a_boundary_that_cannot_move_does_not_loop() {
+        // Capped at an override's end in 2 h: rebuilding gives the same cap.
+        let current = built("a", 3 * H);
+        assert!(!needs_new_version(&current, &built("a", 3 * H), H, 6 * H));
+    }
+
+    #[test]
+    fn a_new_earlier_boundary_makes_a_version() {
+        // A DST change or date range now ends validity before the old list did.
+        let current = built("a", 24 * H);
+        assert!(needs_new_version(&current, &built("a", 10 * H), H, 6 * H));
+    }
 }
