@@ -4,4 +4,9 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
+mod keys;
+mod members;
+
 mod health;
