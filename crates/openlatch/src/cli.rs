@@ -26,6 +26,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Master keys and sub-keys for signing allow-lists.
+    Keys {
+        #[command(subcommand)]
+        command: openlatch_keytool::KeysCommand,
+    },
+    /// Inspect and verify allow-list files.
+    Allowlist {
+        #[command(subcommand)]
+        command: openlatch_keytool::AllowlistCommand,
+    },
 }
 
 #[derive(Subcommand)]

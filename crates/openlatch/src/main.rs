@@ -54,6 +54,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created admin {} ({})", member.username, member.id);
             Ok(())
         }
+        Command::Keys { command } => openlatch_keytool::run_keys(command).map_err(Into::into),
+        Command::Allowlist { command } => {
+            openlatch_keytool::run_allowlist(command).map_err(Into::into)
+        }
     }
 }
 
