@@ -155,3 +155,48 @@ pub fn write_subkey(prefix: &Path, key: &SigningKey, cert: &Certificate) -> Resu
     write_secret_key(&key_path, key)?;
     write_new_file(&cert_path, &cert.to_bytes(), false)
 }
+
+/// Path of the public key written beside a master secret: `FILE.pub`.
+pub fn public_key_path(secret: &Path) -> PathBuf {
+    let mut s = secret.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+/// Creates a master key: secret in `path` (0600) and public key in
+/// `path.pub`. Refuses to overwrite either. Used by `keys init-master` and by
+/// the server's first start.
+pub fn create_master(path: &Path) -> Result<SigningKey, Error> {
+    let pub_path = public_key_path(path);
+    if pub_path.exists() {
+        return Err(Error::Exists(pub_path));
+    }
+    let key = generate_signing_key()?;
+    write_secret_key(path, &key)?;
+    write_new_file(
+        &pub_path,
+        format!("{}\n", public_key_hex(&key)).as_bytes(),
+        false,
+    )?;
+    Ok(key)
+}
+
+/// Reads a public key file (64 hex digits), e.g. `master.key.pub`.
+pub fn read_public_key(path: &Path) -> Result<[u8; 32], Error> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_public_key_hex(&text)
+}
+
+/// Delegates a new sub-key and writes `PREFIX.key` / `PREFIX.cert`.
+/// Used by `keys delegate` and by the server's first start.
+pub fn create_subkey(
+    master: &SigningKey,
+    prefix: &Path,
+    key_id: u8,
+    now: u64,
+    valid_days: u32,
+) -> Result<(SigningKey, Certificate), Error> {
+    let (sub, cert) = delegate(master, key_id, now, valid_days)?;
+    write_subkey(prefix, &sub, &cert)?;
+    Ok((sub, cert))
+}

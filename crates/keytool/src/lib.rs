@@ -15,8 +15,9 @@ mod render;
 pub mod sign;
 
 pub use keyfile::{
-    delegate, generate_signing_key, load_subkey, parse_public_key_hex, public_key_hex,
-    read_certificate, read_secret_key, subkey_paths, write_secret_key, write_subkey,
+    create_master, create_subkey, delegate, generate_signing_key, load_subkey,
+    parse_public_key_hex, public_key_hex, public_key_path, read_certificate, read_public_key,
+    read_secret_key, subkey_paths, write_secret_key, write_subkey,
 };
 
 /// `openlatch keys ...`
@@ -230,18 +231,8 @@ pub fn run_allowlist(cmd: AllowlistCommand) -> Result<(), Error> {
 pub fn run_keys_with(cmd: KeysCommand, c: &mut Console<'_>) -> Result<(), Error> {
     match cmd {
         KeysCommand::InitMaster { out } => {
-            let key = generate_signing_key()?;
-            let mut pub_path = out.as_os_str().to_owned();
-            pub_path.push(".pub");
-            let pub_path = PathBuf::from(pub_path);
-            if pub_path.exists() {
-                return Err(Error::Exists(pub_path));
-            }
-            write_secret_key(&out, &key)?;
-            let hex = public_key_hex(&key);
-            keyfile::write_new_file(&pub_path, format!("{hex}\n").as_bytes(), false)?;
-            writeln!(c.out, "{hex}").map_err(Error::stdout)?;
-            Ok(())
+            let key = keyfile::create_master(&out)?;
+            writeln!(c.out, "{}", public_key_hex(&key)).map_err(Error::stdout)
         }
         KeysCommand::Delegate {
             master,
@@ -250,8 +241,7 @@ pub fn run_keys_with(cmd: KeysCommand, c: &mut Console<'_>) -> Result<(), Error>
             out,
         } => {
             let master = read_secret_key(&master)?;
-            let (sub, cert) = delegate(&master, key_id, c.now, valid_days)?;
-            write_subkey(&out, &sub, &cert)?;
+            let (_, cert) = keyfile::create_subkey(&master, &out, key_id, c.now, valid_days)?;
             let (k, p) = subkey_paths(&out);
             writeln!(
                 c.out,

@@ -156,6 +156,21 @@ impl DoorState {
         }
     }
 
+    /// State of a door that granted `granted_before` (at most 64 are kept)
+    /// and was then shut down at `last_shutdown`: what the server assumes
+    /// when it explains a decision "as if shut down at".
+    pub fn with_shutdown(
+        last_shutdown: u64,
+        granted_before: impl IntoIterator<Item = Uid>,
+    ) -> DoorState {
+        let mut st = DoorState::new();
+        for uid in granted_before {
+            st.record_grant(uid, last_shutdown);
+        }
+        st.record_shutdown(last_shutdown);
+        st
+    }
+
     /// Time of the last shutdown since boot.
     pub fn last_shutdown(&self) -> Option<u64> {
         self.last_shutdown

@@ -217,7 +217,7 @@ impl ListBuilder {
         }
 
         let mut order: Vec<&EntrySpec> = self.entries.iter().collect();
-        order.sort_unstable_by(|a, b| a.uid.cmp(&b.uid));
+        order.sort_unstable_by_key(|e| e.uid);
         if let Some(w) = order.windows(2).find(|w| w[0].uid == w[1].uid) {
             return Err(EncodeError::DuplicateUid(w[0].uid));
         }

@@ -9,7 +9,8 @@
 //!   access decision ([`decide`]) and keypad checks ([`check_keypad`]) work
 //!   on a borrowed `&[u8]` without heap allocation and without `std`.
 //! * The `alloc` feature adds the encoder ([`ListBuilder`]) and list signing
-//!   ([`sign`]).
+//!   ([`sign`]); `std` (the default) adds `std::error::Error` impls. Door
+//!   firmware uses `default-features = false`.
 //!
 //! ```
 //! # #[cfg(feature = "alloc")] {

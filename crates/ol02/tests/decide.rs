@@ -235,6 +235,21 @@ fn grace_with_anomaly_flag_reports_anomaly() {
 }
 
 #[test]
+fn with_shutdown_builds_the_same_state() {
+    let (l, _) = grace_fixture(false);
+    let st = DoorState::with_shutdown(MON + 18 * HOUR + 50 * MIN, [uid("10000001")]);
+    assert_eq!(
+        decide_at(&l, "10000001", MON + 19 * HOUR + 20 * MIN, &st).decision,
+        Decision::GrantedGrace
+    );
+    let st = DoorState::with_shutdown(MON + 18 * HOUR + 50 * MIN, []);
+    assert_eq!(
+        decide_at(&l, "10000001", MON + 19 * HOUR, &st).decision,
+        Decision::DeniedExpired
+    );
+}
+
+#[test]
 fn no_grace_without_shutdown_since_boot() {
     let (l, _) = grace_fixture(false);
     let mut st = DoorState::new();

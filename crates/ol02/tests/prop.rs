@@ -124,7 +124,7 @@ proptest! {
         let l = verify_list(&bytes, &master_pub(), MON, version - 1).unwrap();
         prop_assert_eq!(l.len(), entries.len());
         let mut want: Vec<_> = entries.iter().map(expected).collect();
-        want.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by_key(|a| a.0);
         let got: Vec<_> = l.entries().map(|e| decoded(&e)).collect();
         prop_assert_eq!(&got, &want);
         // Re-encoding the decoded entries gives the same bytes.

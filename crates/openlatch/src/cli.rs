@@ -21,7 +21,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve,
-    /// Key tool: master key, sub-key delegation, offline signing.
+    /// Manage administrators from the shell.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Master keys and sub-keys for signing allow-lists.
     Keys {
         #[command(subcommand)]
         command: openlatch_keytool::KeysCommand,
@@ -30,11 +35,6 @@ pub enum Command {
     Allowlist {
         #[command(subcommand)]
         command: openlatch_keytool::AllowlistCommand,
-    },
-    /// Manage administrators from the shell.
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
     },
 }
 

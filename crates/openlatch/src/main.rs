@@ -34,12 +34,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
-        Command::Keys { command } => {
-            openlatch_keytool::run_keys(command).map_err(|e| anyhow::anyhow!("{e}"))
-        }
-        Command::Allowlist { command } => {
-            openlatch_keytool::run_allowlist(command).map_err(|e| anyhow::anyhow!("{e}"))
-        }
         Command::Admin {
             command: AdminCommand::Create { username, email },
         } => {
@@ -59,6 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })?;
             println!("created admin {} ({})", member.username, member.id);
             Ok(())
+        }
+        Command::Keys { command } => openlatch_keytool::run_keys(command).map_err(Into::into),
+        Command::Allowlist { command } => {
+            openlatch_keytool::run_allowlist(command).map_err(Into::into)
         }
     }
 }

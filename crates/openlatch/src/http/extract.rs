@@ -198,49 +198,6 @@ impl FromRequestParts<App> for Door {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::items_after_test_module)] // newer clippy; moving the items would churn the file
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
-        let client: IpAddr = "203.0.113.7".parse().expect("ip");
-        let peer_direct: IpAddr = "198.51.100.2".parse().expect("ip");
-        assert_eq!(
-            client_addr(peer_direct, Some("203.0.113.7"), &[proxy]),
-            peer_direct
-        );
-        assert_eq!(
-            client_addr(proxy, Some("1.2.3.4, 203.0.113.7"), &[proxy]),
-            client
-        );
-        assert_eq!(client_addr(proxy, None, &[proxy]), proxy);
-    }
-
-    #[test]
-    fn serde_messages_become_field_errors() {
-        let AppError::Validation(f) = field_error(".", "unknown field `colour`, expected `name`")
-        else {
-            panic!("not a validation error")
-        };
-        assert_eq!(
-            f.get("colour").map(String::as_str),
-            Some("is not a known field")
-        );
-        let AppError::Validation(f) = field_error(".", "missing field `uid`") else {
-            panic!("not a validation error")
-        };
-        assert_eq!(f.get("uid").map(String::as_str), Some("is required"));
-        let AppError::Validation(f) = field_error("targets[0]", "missing field `target_type`")
-        else {
-            panic!("not a validation error")
-        };
-        assert!(f.contains_key("targets[0].target_type"));
-    }
-}
-
 /// A JSON body that may also be absent (an empty body means `T::default()`).
 pub struct ApiJsonOrEmpty<T>(pub T);
 
@@ -284,5 +241,47 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|_| AppError::NotFound("resource"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let peer_direct: IpAddr = "198.51.100.2".parse().expect("ip");
+        assert_eq!(
+            client_addr(peer_direct, Some("203.0.113.7"), &[proxy]),
+            peer_direct
+        );
+        assert_eq!(
+            client_addr(proxy, Some("1.2.3.4, 203.0.113.7"), &[proxy]),
+            client
+        );
+        assert_eq!(client_addr(proxy, None, &[proxy]), proxy);
+    }
+
+    #[test]
+    fn serde_messages_become_field_errors() {
+        let AppError::Validation(f) = field_error(".", "unknown field `colour`, expected `name`")
+        else {
+            panic!("not a validation error")
+        };
+        assert_eq!(
+            f.get("colour").map(String::as_str),
+            Some("is not a known field")
+        );
+        let AppError::Validation(f) = field_error(".", "missing field `uid`") else {
+            panic!("not a validation error")
+        };
+        assert_eq!(f.get("uid").map(String::as_str), Some("is required"));
+        let AppError::Validation(f) = field_error("targets[0]", "missing field `target_type`")
+        else {
+            panic!("not a validation error")
+        };
+        assert!(f.contains_key("targets[0].target_type"));
     }
 }

@@ -108,8 +108,8 @@ const SQLITE_PRAGMAS: [&str; 4] = [
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer; taking this lock before `BEGIN` turns
-    /// would-be `SQLITE_BUSY` upgrades into an orderly queue.
+    /// SQLite allows one writer; queueing this process's writers here keeps
+    /// them from spinning in SQLite's busy handler against each other.
     write_lock: Arc<Mutex<()>>,
 }
 
@@ -161,17 +161,15 @@ impl Db {
     /// A write transaction. Everything a use case changes, audit row
     /// included, goes through one of these so nothing is half-written.
     pub async fn begin(&self) -> Result<Tx> {
-        let guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
-        // IMMEDIATE takes SQLite's write lock at BEGIN (waiting up to the busy
-        // timeout): a deferred transaction that reads first and then writes
-        // fails at once with SQLITE_BUSY when another process (a second
-        // instance on the same file) wrote in between.
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let (guard, inner) = match self.backend {
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                // IMMEDIATE takes the write lock up front, so another process
+                // on the same file makes us wait (busy timeout) instead of
+                // failing a read-then-write transaction halfway.
+                (Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Backend::Postgres => (None, self.pool.begin().await?),
         };
         Ok(Tx {
             inner,

@@ -56,3 +56,20 @@ async fn unknown_routes_get_the_json_error_shape() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn a_newer_schema_stops_the_server() {
+    let app = spawn_app().await;
+    openlatch::storage::migrate::stamp_future_version(&app.app.db)
+        .await
+        .expect("stamp");
+    let config = openlatch::config::Config {
+        database_url: Some(app.database_url.clone().into()),
+        ..Default::default()
+    };
+    let err = match openlatch::startup::build_app(config).await {
+        Ok(_) => panic!("started on a newer schema"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("newer than this binary"), "{err}");
+}

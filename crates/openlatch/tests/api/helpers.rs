@@ -59,6 +59,7 @@ async fn fresh_postgres(base: &str) -> String {
     format!("{server}/{name}")
 }
 
+#[allow(dead_code)] // used by the PostgreSQL-only tests
 pub fn is_postgres() -> bool {
     std::env::var("OPENLATCH_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
 }
@@ -75,6 +76,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Another instance on the same database as `other` (several servers behind one load balancer).
+#[allow(dead_code)] // used by the multi-instance tests
 pub async fn spawn_second_instance(
     other: &TestApp,
     customize: impl FnOnce(&mut Config),
@@ -83,20 +85,21 @@ pub async fn spawn_second_instance(
     spawn_on(dir, other.database_url.clone(), customize).await
 }
 
-#[allow(clippy::field_reassign_with_default)] // reads as "defaults, then these"
 async fn spawn_on(
     dir: tempfile::TempDir,
     url: String,
     customize: impl FnOnce(&mut Config),
 ) -> TestApp {
-    openlatch::telemetry::init(openlatch::config::LogFormat::Text);
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.path().join("data");
-    config.database_url = Some(SecretString::from(url.clone()));
-    config.admin_username = Some(ADMIN_USER.into());
-    config.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
-    config.db_max_connections = 5;
+    init_test_logging();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().join("data"),
+        database_url: Some(SecretString::from(url.clone())),
+        admin_username: Some(ADMIN_USER.into()),
+        admin_password: Some(SecretString::from(ADMIN_PASSWORD)),
+        db_max_connections: 5,
+        ..Config::default()
+    };
     customize(&mut config);
     let application = Application::build(config).await.expect("build app");
     let addr = application.local_addr().expect("addr");
@@ -116,6 +119,16 @@ async fn spawn_on(
     };
     test_app.admin_token = test_app.login(ADMIN_USER, ADMIN_PASSWORD).await;
     test_app
+}
+
+/// Logs go through libtest's capture, so only failing tests show them.
+fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 pub struct Reply {

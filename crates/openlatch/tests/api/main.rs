@@ -5,5 +5,9 @@
 mod helpers;
 
 mod allowlist;
+mod audit;
+mod auth;
 mod health;
+mod keys;
+mod members;
 mod rules;

@@ -1,0 +1,260 @@
+use crate::helpers::{spawn_app, ADMIN_PASSWORD, ADMIN_USER};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn login_returns_a_bearer_token_for_15_minutes() {
+    let app = spawn_app().await;
+    let r = app.try_login(ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["token_type"], "bearer");
+    assert_eq!(r.body["expires_in"], 900);
+    let token = r.body["access_token"].as_str().expect("token");
+    assert_eq!(app.get("/me", token).await.body["username"], ADMIN_USER);
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same_and_are_audited_without_the_password() {
+    let app = spawn_app().await;
+    let wrong = app.try_login(ADMIN_USER, "not-the-password-xyz").await;
+    let unknown = app.try_login("nobody", "not-the-password-xyz").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body);
+
+    let failures = app.audit("login_failed").await;
+    assert_eq!(failures.len(), 2);
+    let text = serde_json::to_string(&failures).expect("json");
+    assert!(!text.contains("not-the-password-xyz"), "{text}");
+    assert_eq!(failures[0]["details"]["username"], "nobody");
+    assert_eq!(failures[0]["details"]["reason"], "unknown_user");
+    assert_eq!(failures[1]["details"]["reason"], "wrong_password");
+    assert_eq!(failures[1]["details"]["client_addr"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn repeated_failures_back_off_per_username_and_address() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let r = app.try_login(ADMIN_USER, "wrong-password-123").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Blocked now, even with the right password.
+    let r = app.try_login(ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&retry), "retry-after {retry}");
+    assert_eq!(r.body["error"]["code"], "rate_limited");
+
+    // Another username from the same address is not locked out by it.
+    let (_, _) = app.member_with_role("carol", "member").await;
+}
+
+#[tokio::test]
+async fn refresh_gives_a_new_token_and_needs_a_valid_one() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::POST, "/auth/refresh", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let fresh = r.body["access_token"].as_str().expect("token");
+    assert_eq!(app.get("/me", fresh).await.status, StatusCode::OK);
+
+    assert_eq!(
+        app.request(Method::POST, "/auth/refresh", None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .request(
+            Method::POST,
+            "/auth/refresh",
+            Some("garbage.token.here"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn a_deactivated_members_token_stops_working_at_once() {
+    let app = spawn_app().await;
+    let (id, token) = app.member_with_role("dave", "member").await;
+    assert_eq!(app.get("/me", &token).await.status, StatusCode::OK);
+    let r = app
+        .delete(&format!("/members/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.try_login("dave", "dave-password").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.audit("login_failed").await[0]["details"]["reason"],
+        "inactive"
+    );
+}
+
+#[tokio::test]
+async fn a_demotion_takes_effect_on_the_next_request() {
+    let app = spawn_app().await;
+    let (id, token) = app.member_with_role("erin", "admin").await;
+    assert_eq!(app.get("/devices", &token).await.status, StatusCode::OK);
+    let r = app
+        .put(
+            &format!("/members/{id}"),
+            &app.admin_token,
+            json!({ "role": "member" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/devices", &token).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn changing_ones_password_ends_the_other_sessions() {
+    let app = spawn_app().await;
+    let (_, first) = app.member_with_role("frank", "member").await;
+    let second = app.login("frank", "frank-password").await;
+
+    let r = app
+        .put(
+            "/me/password",
+            &first,
+            json!({ "current_password": "wrong-current-pw", "new_password": "a-brand-new-password" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.field("current_password").is_some());
+
+    let r = app
+        .put(
+            "/me/password",
+            &first,
+            json!({ "current_password": "frank-password", "new_password": "short" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.field("new_password").is_some());
+
+    let r = app
+        .put(
+            "/me/password",
+            &first,
+            json!({ "current_password": "frank-password", "new_password": "a-brand-new-password" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/me", &first).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/me", &second).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.try_login("frank", "frank-password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.login("frank", "a-brand-new-password").await;
+    assert_eq!(app.audit("password_changed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_password_reset_ends_the_members_sessions() {
+    let app = spawn_app().await;
+    let (id, token) = app.member_with_role("gina", "member").await;
+    let r = app
+        .put(
+            &format!("/members/{id}"),
+            &app.admin_token,
+            json!({ "password": "reset-by-admin-1" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.login("gina", "reset-by-admin-1").await;
+    let updates = app.audit("member_updated").await;
+    assert_eq!(updates[0]["details"]["changes"]["password"], "changed");
+    assert!(!serde_json::to_string(&updates)
+        .expect("json")
+        .contains("reset-by-admin-1"));
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_and_unknown_fields_are_422() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let r = app
+        .request(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "username": "a", "password": "b", "otp": "1" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.field("otp"), Some("is not a known field"));
+
+    let r = app
+        .request(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "username": "a" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.field("password"), Some("is required"));
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(100 * 1024);
+    let r = app
+        .request(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "username": huge, "password": "b" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn device_tokens_are_refused_on_the_admin_api() {
+    let app = spawn_app().await;
+    let (_, device_token) = app.device("front-door").await;
+    assert_eq!(
+        app.get("/me", &device_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/members", &device_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
