@@ -385,14 +385,13 @@ pub struct Explanation {
     pub projected_decision: ol02::Decision,
 }
 
+/// The door's memory for an explanation: with `last_shutdown`, the card was
+/// inside when the space was shut down (granted in the closed session).
 fn door_state(uid: &ol02::Uid, last_shutdown: Option<i64>) -> DoorState {
-    let mut s = DoorState::new();
-    if let Some(t) = last_shutdown.and_then(|t| u64::try_from(t).ok()) {
-        // "Inside when the space was shut down": granted in the closed session.
-        s.record_grant(*uid, t.saturating_sub(1));
-        s.record_shutdown(t);
+    match last_shutdown.and_then(|t| u64::try_from(t).ok()) {
+        Some(t) => DoorState::with_shutdown(t, [*uid]),
+        None => DoorState::new(),
     }
-    s
 }
 
 pub async fn explain(

@@ -196,13 +196,8 @@ fn create_master(path: &std::path::Path) -> anyhow::Result<SigningKey> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let key = openlatch_keytool::generate_signing_key().map_err(|e| anyhow!("{e}"))?;
-    openlatch_keytool::write_secret_key(path, &key).map_err(|e| anyhow!("{e}"))?;
+    let key = openlatch_keytool::keyfile::create_master(path).map_err(|e| anyhow!("{e}"))?;
     let pub_hex = openlatch_keytool::public_key_hex(&key);
-    let mut pub_path = path.as_os_str().to_owned();
-    pub_path.push(".pub");
-    std::fs::write(&pub_path, format!("{pub_hex}\n"))
-        .with_context(|| format!("writing {}", PathBuf::from(&pub_path).display()))?;
     tracing::warn!(
         path = %path.display(),
         master_public_key = %pub_hex,
