@@ -126,8 +126,9 @@ pub struct Compiled {
     pub keys: Vec<KeyResult>,
     /// An active lockdown override exists: LOCKDOWN flag, no keypad codes.
     pub lockdown: bool,
-    /// The earliest instant after `now` at which the rules say something
-    /// changes (DST change, override `until`, date range start/end).
+    /// The earliest instant after `now`, up to the horizon, at which the
+    /// rules say something changes (DST change, override `until`, date
+    /// range start/end).
     pub next_boundary: Option<i64>,
     pub overflows: Vec<SlotOverflow>,
 }
@@ -219,7 +220,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn next_dst(&mut self, tz: Tz) -> Option<i64> {
-        let (now, horizon) = (self.now, self.horizon);
+        // At least a week ahead: every weekday's window must be converted
+        // with the offset of the current period, even when the list itself
+        // lives only a day (else days past a change split into more slots).
+        let (now, horizon) = (self.now, self.horizon.max(self.now + 8 * 86_400));
         *self
             .dst
             .entry(tz.name())
@@ -252,7 +256,11 @@ impl<'a> Ctx<'a> {
         for tz in zones {
             points.extend(self.next_dst(tz));
         }
-        points.into_iter().filter(|&p| p > now).min()
+        let horizon = self.horizon;
+        points
+            .into_iter()
+            .filter(|&p| p > now && p <= horizon)
+            .min()
     }
 
     fn outcomes_for(&self, key: &NfcKey, member: Option<&Member>) -> Vec<RuleOutcome> {
@@ -357,6 +365,11 @@ impl<'a> Ctx<'a> {
             let until = match &o.params {
                 RuleParams::GlobalOverride(g) => g.until.map_or(0, |u| u.timestamp()),
                 _ => 0,
+            };
+            // The key's own expiry still bounds it.
+            let until = match (until, expires) {
+                (0, e) | (e, 0) => e,
+                (u, e) => u.min(e),
             };
             let access_type = if until == 0 {
                 AccessType::Unrestricted

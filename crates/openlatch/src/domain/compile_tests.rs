@@ -645,3 +645,25 @@ fn next_offset_change_finds_both_berlin_changes() {
         None
     );
 }
+
+#[test]
+fn a_change_later_in_the_week_does_not_split_the_windows() {
+    // Thursday before the spring change; an online list lives only a day.
+    let m = member(Role::Member);
+    let k = key(&m, "04A1B2C3");
+    let r = rule(
+        "office",
+        window(WEEKDAYS, 8 * 60, 22 * 60, "Europe/Berlin"),
+        0,
+        vec![],
+        1,
+    );
+    let now = t("2026-03-26T12:00:00Z");
+    let c = compile(&[m], std::slice::from_ref(&k), &[r], now, now + DAY);
+    assert_eq!(
+        slots(entry(&c, &k).expect("present")),
+        vec![(WEEKDAYS, 420, 1260)]
+    );
+    // The change is beyond this list's life, so it does not cap it.
+    assert_eq!(c.next_boundary, None);
+}
