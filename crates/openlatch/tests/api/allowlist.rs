@@ -293,6 +293,9 @@ async fn air_gapped_round_trip_through_the_key_tool() {
     assert!(r.headers["content-type"]
         .to_str()
         .is_ok_and(|c| c.contains("json")));
+    // Megabytes are read (the route's own body limit) and refused as garbage.
+    let r = upload(&app, vec![0u8; 3 * 1024 * 1024]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
     // Signed by a sub-key of another master: refused.
     let (other_dir, _, other_prefix) = airgapped_keys();
     let foreign = keytool_sign(other_dir.path(), &other_prefix, &unsigned.bytes);
@@ -670,6 +673,14 @@ async fn overrides_and_sponsors_reach_the_door() {
     let e = v.list().find(&uid("0A000002")).expect("sponsored guest");
     assert_eq!(e.access_type, ol02::AccessType::Conditional);
     assert!(!v.list().header().flags.lockdown());
+    // What the approval flow asks before it bothers anyone.
+    for (hex, expected) in [("0A000002", true), ("0A000003", false), ("DEADBEEF", false)] {
+        let u = openlatch::domain::key::Uid::parse(hex).expect("uid");
+        let got = openlatch::app::allowlist::is_conditional(&app.app, &u)
+            .await
+            .expect("query");
+        assert_eq!(got, expected, "{hex}");
+    }
     let held = v.list().version();
 
     // Deactivating the sponsor drops the guest.
