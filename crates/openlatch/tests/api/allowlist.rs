@@ -729,3 +729,49 @@ async fn openapi_lists_the_allowlist_and_rule_endpoints() {
         assert!(paths.contains_key(p), "missing {p}");
     }
 }
+
+#[tokio::test]
+async fn explain_converts_berlin_windows_for_winter_and_summer() {
+    let app = spawn_app().await;
+    let t = &app.admin_token;
+    let (m, _) = app.member_with_role("berta", "member").await;
+    app.key_for(&m, "04A1B2C3").await;
+    let r = app
+        .post(
+            "/access-rules",
+            t,
+            json!({"name": "office", "rule_type": "time_window", "parameters": {
+                "days": ["mon", "tue", "wed", "thu", "fri"], "start_hour": 8, "start_minute": 0,
+                "end_hour": 22, "end_minute": 0, "timezone": "Europe/Berlin"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Wednesday 06:30 UTC: 07:30 in winter (closed), 08:30 in summer (open).
+    for (at, utc, projected) in [
+        (
+            "2026-01-14T06:30:00Z",
+            "mon,tue,wed,thu,fri 07:00-21:00 UTC",
+            "DENIED_OUTSIDE_SCHEDULE",
+        ),
+        (
+            "2026-07-15T06:30:00Z",
+            "mon,tue,wed,thu,fri 06:00-20:00 UTC",
+            "GRANTED",
+        ),
+    ] {
+        let r = app
+            .get(&format!("/allowlist/explain?uid=04A1B2C3&at={at}"), t)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let slot = &r.body["entry"]["slots"][0];
+        assert_eq!(slot["utc"], utc, "{at}");
+        assert_eq!(
+            slot["local"][0],
+            "mon,tue,wed,thu,fri 08:00-22:00 Europe/Berlin"
+        );
+        assert_eq!(r.body["projected_decision"], projected, "{at}");
+        // The list doors hold was generated after `at`: a door whose clock
+        // reads earlier treats it as stale.
+        assert_eq!(r.body["decision"], "DENIED_STALE_LIST");
+    }
+}
