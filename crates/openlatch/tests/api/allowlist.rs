@@ -560,6 +560,20 @@ async fn configured_subkeys_must_chain_and_near_expiry_is_warned() {
         .expect("refused");
     assert!(format!("{err:#}").contains("chain"), "{err:#}");
 
+    // An expired certificate from the right master stops it too.
+    let expired_prefix = dir.path().join("old");
+    let (old_sub, old_cert) =
+        openlatch_keytool::delegate(&master, 2, now() - 40 * 86_400, 30).expect("delegate");
+    openlatch_keytool::write_subkey(&expired_prefix, &old_sub, &old_cert).expect("write");
+    let mut c = base_config(dir.path(), fresh_database(dir.path()).await);
+    c.subkey = Some(expired_prefix);
+    c.master_public_key = Some(openlatch_keytool::public_key_hex(&master));
+    let err = openlatch::startup::Application::build(c)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("not valid now"), "{err:#}");
+
     // The right master: runs, signs with key id 3, warns about the expiry.
     let master_hex = openlatch_keytool::public_key_hex(&master);
     let app = spawn_app_with(move |c| {

@@ -242,6 +242,21 @@ async fn more_than_four_slots_is_refused_naming_the_rules() {
     assert!(r
         .field("rules")
         .is_some_and(|m| m.contains("keyholder evenings")));
+    // So is a key whose holder the windows would overflow.
+    let (kai, _) = app.member_with_role("kai", "keyholder").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            t,
+            json!({"member_id": kai, "uid": "04A1B2C4", "label": "tag"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(r
+        .field("rules")
+        .is_some_and(|m| m.contains("keyholder evenings")));
+    let r = app.get(&format!("/members/{kai}/keys"), t).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(0));
 }
 
 #[tokio::test]
