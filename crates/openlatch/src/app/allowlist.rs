@@ -23,6 +23,9 @@ pub const ONLINE_REFRESH_SECS: i64 = 6 * 3600;
 /// Air-gapped: warn (and prepare a new unsigned list) this long before staleness.
 pub const AIRGAPPED_WARNING_SECS: i64 = 48 * 3600;
 
+/// Old lists are kept for inspection only; the table stays small.
+pub const KEEP_VERSIONS: i64 = 50;
+
 pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
@@ -218,6 +221,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         ),
     )
     .await?;
+    allowlists::prune(&mut tx, KEEP_VERSIONS).await?;
     tx.commit().await?;
     tracing::info!(version, entry_count, "allow-list built");
     Ok(Some(version))

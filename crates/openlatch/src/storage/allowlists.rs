@@ -111,3 +111,18 @@ pub async fn lock_builds(conn: &mut AnyConnection, backend: Backend) -> Result<(
     sqlx::query(&sql).fetch_optional(conn).await?;
     Ok(())
 }
+
+/// Deletes all but the newest `keep` lists, never the newest signed one
+/// (uploads are checked against the newest version served).
+pub async fn prune(conn: &mut AnyConnection, keep: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM allowlists \
+         WHERE version <= (SELECT version FROM allowlists ORDER BY version DESC LIMIT 1 OFFSET $1) \
+         AND version < COALESCE( \
+             (SELECT MAX(version) FROM allowlists WHERE signed_bytes IS NOT NULL), 0)",
+    )
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

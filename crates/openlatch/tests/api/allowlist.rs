@@ -789,3 +789,40 @@ async fn explain_converts_berlin_windows_for_winter_and_summer() {
         assert_eq!(r.body["decision"], "DENIED_STALE_LIST");
     }
 }
+
+#[tokio::test]
+async fn old_versions_are_pruned_but_never_the_newest_signed() {
+    use openlatch::storage::allowlists::{self, StoredList};
+    let app = spawn_app().await;
+    let mut tx = app.app.db.begin().await.expect("tx");
+    let base = allowlists::latest(&mut tx)
+        .await
+        .expect("q")
+        .expect("built");
+    let row = |version: i64, signed: bool| StoredList {
+        version,
+        signed_bytes: signed.then(|| vec![1, 2, 3]),
+        ..base.clone()
+    };
+    // Versions base+1 .. base+6; only base+2 signed.
+    for i in 1..=6 {
+        allowlists::insert(&mut tx, &row(base.version + i, i == 2))
+            .await
+            .expect("insert");
+    }
+    allowlists::prune(&mut tx, 2).await.expect("prune");
+    let remaining: Vec<i64> = {
+        use sqlx::Row;
+        sqlx::query("SELECT version FROM allowlists ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("select")
+            .iter()
+            .map(|r| r.get::<i64, _>("version"))
+            .collect()
+    };
+    tx.commit().await.expect("commit");
+    // Everything older than the newest signed list goes; the rest stays.
+    let v = base.version;
+    assert_eq!(remaining, vec![v + 2, v + 3, v + 4, v + 5, v + 6]);
+}
