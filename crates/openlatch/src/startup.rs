@@ -1,9 +1,9 @@
 //! Building the server on any listener, so tests can run it on port 0.
 
-use crate::app::{bootstrap, password::Passwords, App};
+use crate::app::{approvals, bootstrap, device_api, password::Passwords, App};
 use crate::config::Config;
 use crate::http;
-use crate::storage::{now_unix, sessions, Db};
+use crate::storage::{now_unix, sessions, Backend, Db};
 use anyhow::Context;
 use axum::Router;
 use secrecy::ExposeSecret;
@@ -42,13 +42,34 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config: Arc::new(config),
         tokens: Arc::new(tokens),
         passwords,
+        approvals: Arc::default(),
+        notifications: Arc::default(),
+        http_metrics: Default::default(),
     })
+}
+
+/// On PostgreSQL, listens for approval decisions made by other instances
+/// on a dedicated connection (the pool is sqlx `Any`, which cannot LISTEN).
+async fn start_approval_listener(app: &App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if app.db.backend() != Backend::Postgres {
+        return Ok(None);
+    }
+    let url = database_url(&app.config)?;
+    let mut listener = sqlx::postgres::PgListener::connect(&url)
+        .await
+        .context("connecting the approval listener")?;
+    listener
+        .listen(approvals::PG_CHANNEL)
+        .await
+        .context("LISTEN for approvals")?;
+    Ok(Some(tokio::spawn(approvals::listen(app.clone(), listener))))
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     app: App,
+    approval_listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -62,10 +83,12 @@ impl Application {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let router = http::router(app.clone());
+        let approval_listener = start_approval_listener(&app).await?;
         Ok(Self {
             listener,
             router,
             app,
+            approval_listener,
         })
     }
 
@@ -83,6 +106,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
+        let hub = self.app.approvals.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Live approval streams never end by themselves.
+            hub.close();
+        };
         let result = axum::serve(
             self.listener,
             self.router
@@ -91,6 +120,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        if let Some(l) = self.approval_listener {
+            l.abort();
+        }
         self.app.db.close().await;
         result
     }
@@ -108,6 +140,12 @@ async fn housekeeping(app: App) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
             }
+        }
+        if let Err(e) = device_api::prune_history(&app).await {
+            tracing::warn!(error = %e, "heartbeat history clean-up failed");
+        }
+        if let Err(e) = approvals::expire_stale_requests(&app).await {
+            tracing::warn!(error = %e, "expiring stale approval requests failed");
         }
     }
 }

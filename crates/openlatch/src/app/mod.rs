@@ -5,12 +5,16 @@
 //! reports failure through [`AppError`], which the HTTP layer maps to a
 //! status code in one place.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod device_api;
 pub mod devices;
 pub mod keys;
 pub mod members;
+pub mod monitoring;
+pub mod notify;
 pub mod password;
 pub mod token;
 
@@ -74,6 +78,12 @@ pub struct App {
     pub config: Arc<Config>,
     pub tokens: Arc<token::TokenKeys>,
     pub passwords: password::Passwords,
+    /// Waiting doors and live approval streams of this instance.
+    pub approvals: Arc<approvals::ApprovalHub>,
+    /// Alerts that must reach people at once (rate limited).
+    pub notifications: Arc<notify::Notifications>,
+    /// In-memory HTTP counters for `/monitoring/metrics`.
+    pub http_metrics: monitoring::HttpMetrics,
 }
 
 impl App {

@@ -187,56 +187,16 @@ impl FromRequestParts<App> for Admin {
     }
 }
 
-/// A registered, enabled door controller.
+/// A registered, enabled door controller. Failures are rate limited per client address.
 pub struct Door(pub Device);
 
 impl FromRequestParts<App> for Door {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
-        auth::authenticate_device(app, token).await.map(Door)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
-        let client: IpAddr = "203.0.113.7".parse().expect("ip");
-        let peer_direct: IpAddr = "198.51.100.2".parse().expect("ip");
-        assert_eq!(
-            client_addr(peer_direct, Some("203.0.113.7"), &[proxy]),
-            peer_direct
-        );
-        assert_eq!(
-            client_addr(proxy, Some("1.2.3.4, 203.0.113.7"), &[proxy]),
-            client
-        );
-        assert_eq!(client_addr(proxy, None, &[proxy]), proxy);
-    }
-
-    #[test]
-    fn serde_messages_become_field_errors() {
-        let AppError::Validation(f) = field_error(".", "unknown field `colour`, expected `name`")
-        else {
-            panic!("not a validation error")
-        };
-        assert_eq!(
-            f.get("colour").map(String::as_str),
-            Some("is not a known field")
-        );
-        let AppError::Validation(f) = field_error(".", "missing field `uid`") else {
-            panic!("not a validation error")
-        };
-        assert_eq!(f.get("uid").map(String::as_str), Some("is required"));
-        let AppError::Validation(f) = field_error("targets[0]", "missing field `target_type`")
-        else {
-            panic!("not a validation error")
-        };
-        assert!(f.contains_key("targets[0].target_type"));
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, app).await?;
+        auth::authenticate_device_from(app, bearer(parts), client)
+            .await
+            .map(Door)
     }
 }
 
@@ -283,5 +243,47 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|_| AppError::NotFound("resource"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let peer_direct: IpAddr = "198.51.100.2".parse().expect("ip");
+        assert_eq!(
+            client_addr(peer_direct, Some("203.0.113.7"), &[proxy]),
+            peer_direct
+        );
+        assert_eq!(
+            client_addr(proxy, Some("1.2.3.4, 203.0.113.7"), &[proxy]),
+            client
+        );
+        assert_eq!(client_addr(proxy, None, &[proxy]), proxy);
+    }
+
+    #[test]
+    fn serde_messages_become_field_errors() {
+        let AppError::Validation(f) = field_error(".", "unknown field `colour`, expected `name`")
+        else {
+            panic!("not a validation error")
+        };
+        assert_eq!(
+            f.get("colour").map(String::as_str),
+            Some("is not a known field")
+        );
+        let AppError::Validation(f) = field_error(".", "missing field `uid`") else {
+            panic!("not a validation error")
+        };
+        assert_eq!(f.get("uid").map(String::as_str), Some("is required"));
+        let AppError::Validation(f) = field_error("targets[0]", "missing field `target_type`")
+        else {
+            panic!("not a validation error")
+        };
+        assert!(f.contains_key("targets[0].target_type"));
     }
 }

@@ -21,7 +21,12 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_foundation")];
+// Version 2 (`0002_*`) is the allow-list branch's; this branch adds version 3.
+// Versions are applied in order and need not be contiguous.
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_foundation"),
+    migration!(3, "0003_devices"),
+];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x6f6c_6d69_6772;
@@ -65,7 +70,15 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<()>
             supported,
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    // Every known migration not yet recorded, in order: branches that add
+    // versions out of order (2 merged after 3) still get applied.
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("version"))
+        .collect::<std::result::Result<_, _>>()?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let sql = match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,

@@ -6,8 +6,10 @@
 //! backend. Values are stored in portable shapes: ids as text, timestamps as
 //! unix seconds, booleans as 0/1 integers, JSON as text.
 
+pub mod approvals;
 pub mod audit;
 pub mod counters;
+pub mod device_status;
 pub mod devices;
 pub mod keys;
 pub mod members;

@@ -89,13 +89,15 @@ async fn spawn_on(
     customize: impl FnOnce(&mut Config),
 ) -> TestApp {
     openlatch::telemetry::init(openlatch::config::LogFormat::Text);
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.path().join("data");
-    config.database_url = Some(SecretString::from(url.clone()));
-    config.admin_username = Some(ADMIN_USER.into());
-    config.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
-    config.db_max_connections = 5;
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().join("data"),
+        database_url: Some(SecretString::from(url.clone())),
+        admin_username: Some(ADMIN_USER.into()),
+        admin_password: Some(SecretString::from(ADMIN_PASSWORD)),
+        db_max_connections: 5,
+        ..Config::default()
+    };
     customize(&mut config);
     let application = Application::build(config).await.expect("build app");
     let addr = application.local_addr().expect("addr");
