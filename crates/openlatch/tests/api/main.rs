@@ -4,4 +4,7 @@
 
 mod helpers;
 
+mod approvals;
+mod device_api;
 mod health;
+mod monitoring;
