@@ -436,7 +436,6 @@ async fn battery_low_is_raised_once_and_rearmed_above_25_percent() {
     let app = spawn_app().await;
     let (id, token) = app.device("front").await;
     let hb = |b: i64| heartbeat(Some(b));
-    let mut expect = |n: usize| n;
     for (battery, raised) in [
         (50, 0),
         (-1, 0),
@@ -453,7 +452,7 @@ async fn battery_low_is_raised_once_and_rearmed_above_25_percent() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
             battery_low_count(&app).await,
-            expect(raised),
+            raised,
             "after a reading of {battery}"
         );
     }
