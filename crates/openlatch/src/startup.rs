@@ -130,9 +130,18 @@ impl Application {
 
 /// Periodic clean-up that no request should wait for.
 async fn housekeeping(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes: u64 = 0;
     loop {
         tick.tick().await;
+        minutes += 1;
+        // Requests left pending by an instance that stopped while a door waited.
+        if let Err(e) = approvals::expire_stale_requests(&app).await {
+            tracing::warn!(error = %e, "expiring stale approval requests failed");
+        }
+        if minutes % 60 != 1 {
+            continue;
+        }
         // A day past expiry nobody can use a session any more.
         if let Ok(mut conn) = app.db.read().await {
             match sessions::delete_expired(&mut conn, now_unix() - 86_400).await {
@@ -143,9 +152,6 @@ async fn housekeeping(app: App) {
         }
         if let Err(e) = device_api::prune_history(&app).await {
             tracing::warn!(error = %e, "heartbeat history clean-up failed");
-        }
-        if let Err(e) = approvals::expire_stale_requests(&app).await {
-            tracing::warn!(error = %e, "expiring stale approval requests failed");
         }
     }
 }

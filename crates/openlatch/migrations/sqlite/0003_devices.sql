@@ -53,4 +53,5 @@ CREATE TABLE approval_requests (
 CREATE UNIQUE INDEX approval_requests_one_pending ON approval_requests (device_id, uid)
     WHERE status = 'pending';
 CREATE INDEX approval_requests_status ON approval_requests (status, requested_at);
+CREATE INDEX approval_requests_deadline ON approval_requests (status, expires_at);
 CREATE INDEX approval_requests_device_uid ON approval_requests (device_id, uid, requested_at);

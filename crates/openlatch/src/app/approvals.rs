@@ -277,7 +277,10 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
         ));
     }
     let mut tx = app.db.begin().await?;
-    expire_stale(app, &mut tx, now).await?;
+    // A request left pending by a stopped instance must not block this door.
+    if let Some(stale) = approvals::expired_pending_for(&mut tx, device.id, &uid, now - 5).await? {
+        settle(app, &mut tx, stale.id, ApprovalStatus::Timeout, None, now).await?;
+    }
     let Some(subject) = conditional_subject(&mut tx, &uid).await? else {
         audit::insert(
             &mut tx,

@@ -127,6 +127,26 @@ pub async fn list_expired_pending(
     rows.iter().map(from_row).collect()
 }
 
+/// The pending request of this door for this UID if its deadline passed.
+pub async fn expired_pending_for(
+    conn: &mut AnyConnection,
+    device: DeviceId,
+    uid: &Uid,
+    now: i64,
+) -> Result<Option<ApprovalRequest>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM approval_requests WHERE device_id = $1 AND uid = $2 \
+         AND status = 'pending' AND expires_at < $3"
+    );
+    let row = sqlx::query(&sql)
+        .bind(device.to_string())
+        .bind(uid.as_str())
+        .bind(now)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Whether the server already settled a request of this door for this UID
 /// with one of `statuses` around `at` (the door's time of its own report).
 pub async fn settled_near(

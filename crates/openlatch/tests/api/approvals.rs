@@ -494,3 +494,58 @@ async fn a_decision_on_one_instance_releases_the_door_waiting_on_another() {
         "released after {released:?}"
     );
 }
+
+#[tokio::test]
+async fn a_request_left_pending_by_a_stopped_instance_does_not_block_the_door() {
+    let app = app_with_timeout(20).await;
+    let (device_id, door) = app.device("front").await;
+    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let key_id = conditional_key(&app, &guest, "AABBCCDD").await;
+    let stale = ApprovalRequest {
+        id: uuid::Uuid::new_v4(),
+        device_id: device_id.parse().expect("id"),
+        uid: Uid::parse("AABBCCDD").expect("uid"),
+        key_id: key_id.parse().expect("key"),
+        member_id: guest.parse().expect("member"),
+        sponsor_id: None,
+        status: ApprovalStatus::Pending,
+        decided_by: None,
+        door_timestamp: now() - 120,
+        requested_at: now() - 120,
+        expires_at: now() - 60,
+        decided_at: None,
+    };
+    let mut conn = app.app.db.read().await.expect("conn");
+    approval_rows::insert(&mut conn, &stale)
+        .await
+        .expect("insert");
+    drop(conn);
+    let waiting = ask(&app, &door, "AABBCCDD");
+    let mut id = String::new();
+    for _ in 0..200 {
+        let r = app.get("/approvals?status=pending", &app.admin_token).await;
+        if let Some(fresh) = r.body.as_array().and_then(|a| {
+            a.iter()
+                .find(|i| i["id"] != stale.id.to_string().as_str())
+                .and_then(|i| i["id"].as_str())
+        }) {
+            id = fresh.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !id.is_empty(),
+        "the door's new request never became pending"
+    );
+    app.post(
+        &format!("/approvals/{id}/approve"),
+        &app.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(waiting.await.expect("door").1["status"], "approved");
+    let r = app.get("/approvals?status=timeout", &app.admin_token).await;
+    assert_eq!(r.body[0]["id"], stale.id.to_string().as_str());
+    assert_eq!(app.audit("conditional_timeout").await.len(), 1);
+}
