@@ -278,8 +278,9 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
     }
     let mut tx = app.db.begin().await?;
     // A request left pending by a stopped instance must not block this door.
+    let mut expired = None;
     if let Some(stale) = approvals::expired_pending_for(&mut tx, device.id, &uid, now - 5).await? {
-        settle(app, &mut tx, stale.id, ApprovalStatus::Timeout, None, now).await?;
+        expired = settle(app, &mut tx, stale.id, ApprovalStatus::Timeout, None, now).await?;
     }
     let Some(subject) = conditional_subject(&mut tx, &uid).await? else {
         audit::insert(
@@ -325,6 +326,9 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
     if let Err(e) = tx.commit().await {
         app.approvals.forget(request.id);
         return Err(e.into());
+    }
+    if let Some(v) = expired {
+        app.approvals.publish(LiveEvent::Decided(v));
     }
     app.approvals.publish(LiveEvent::Pending(view));
     app.notifications.send(Notification::ApprovalRequested {
@@ -443,19 +447,19 @@ async fn settle(
 
 /// Times out pending requests whose deadline passed without a waiter
 /// (an instance stopped while a door waited).
-async fn expire_stale(app: &App, conn: &mut AnyConnection, now: i64) -> AppResult<()> {
-    // A little slack so a live waiter settles its own request.
-    for r in approvals::list_expired_pending(conn, now - 5).await? {
-        settle(app, conn, r.id, ApprovalStatus::Timeout, None, now).await?;
-    }
-    Ok(())
-}
-
-/// Housekeeping entry point for [`expire_stale`].
+/// Runs in housekeeping every minute.
 pub async fn expire_stale_requests(app: &App) -> AppResult<()> {
+    let now = now_unix();
     let mut tx = app.db.begin().await?;
-    expire_stale(app, &mut tx, now_unix()).await?;
+    let mut settled = Vec::new();
+    // A little slack so a live waiter settles its own request.
+    for r in approvals::list_expired_pending(&mut tx, now - 5).await? {
+        settled.extend(settle(app, &mut tx, r.id, ApprovalStatus::Timeout, None, now).await?);
+    }
     tx.commit().await?;
+    for v in settled {
+        app.approvals.publish(LiveEvent::Decided(v));
+    }
     Ok(())
 }
 
