@@ -378,8 +378,9 @@ pub async fn wait(app: &App, w: Waiting) -> AppResult<Decision> {
     let left = u64::try_from(w.expires_at - now_unix()).unwrap_or(0);
     let result = match tokio::time::timeout(Duration::from_secs(left), w.rx).await {
         Ok(Ok(decision)) => Ok(decision),
-        // Deadline (or the hub dropped us): settle it in the table.
-        _ => finish(app, w.id, ApprovalStatus::Timeout).await,
+        // Deadline (or the hub dropped us): settle it in the table. Boxed so
+        // the waiting future stays small.
+        _ => Box::pin(finish(app, w.id, ApprovalStatus::Timeout)).await,
     };
     app.approvals.forget(w.id);
     guard.armed = false;

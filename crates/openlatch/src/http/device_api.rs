@@ -214,7 +214,11 @@ async fn post_approve(
     Door(device): Door,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<ApproveReply>, AppError> {
-    let decision = match approvals::open(&app, &device, &body.uid, body.timestamp).await? {
+    // Boxed: a held request's future is only as large as its largest state,
+    // so the database work of `open` must not stay reserved while it waits
+    // (thousands of doors may wait at once).
+    let decision = match Box::pin(approvals::open(&app, &device, &body.uid, body.timestamp)).await?
+    {
         Opened::Done(d) => d,
         Opened::Waiting(w) => approvals::wait(&app, w).await?,
     };

@@ -194,7 +194,9 @@ impl FromRequestParts<App> for Door {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let ClientAddr(client) = ClientAddr::from_request_parts(parts, app).await?;
-        auth::authenticate_device_from(app, bearer(parts), client)
+        // Boxed so that requests held open (approvals) do not keep the
+        // space of this database work reserved in their futures.
+        Box::pin(auth::authenticate_device_from(app, bearer(parts), client))
             .await
             .map(Door)
     }
