@@ -202,6 +202,7 @@ pub async fn metrics(app: &App) -> AppResult<String> {
     let heap = Family::<DeviceLabels, Gauge>::default();
     let rssi = Family::<DeviceLabels, Gauge>::default();
     let battery = Family::<DeviceLabels, Gauge>::default();
+    let list_version = Family::<DeviceLabels, Gauge>::default();
     for d in doors.iter().filter(|d| d.is_enabled) {
         let labels = DeviceLabels {
             device_id: d.id.to_string(),
@@ -220,6 +221,9 @@ pub async fn metrics(app: &App) -> AppResult<String> {
             .set(s.heartbeat.uptime_seconds);
         heap.get_or_create(&labels).set(s.heartbeat.free_heap);
         rssi.get_or_create(&labels).set(s.heartbeat.wifi_rssi);
+        list_version
+            .get_or_create(&labels)
+            .set(s.heartbeat.allowlist_version);
         if let Some(b) = s.heartbeat.nuki_battery_percent.filter(|b| *b >= 0) {
             battery.get_or_create(&labels).set(b);
         }
@@ -244,6 +248,11 @@ pub async fn metrics(app: &App) -> AppResult<String> {
         "device_wifi_rssi_dbm",
         "Wi-Fi signal the door reported",
         rssi,
+    );
+    registry.register(
+        "device_allowlist_version",
+        "Allow-list version the door reported holding",
+        list_version,
     );
     registry.register(
         "nuki_battery_percent",

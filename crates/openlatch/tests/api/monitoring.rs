@@ -213,6 +213,7 @@ async fn metrics_parse_as_prometheus_text_and_reveal_no_lock_state() {
         Some(120000.0)
     );
     assert_eq!(value("openlatch_device_wifi_rssi_dbm", &id), Some(-55.0));
+    assert_eq!(value("openlatch_device_allowlist_version", &id), Some(42.0));
     assert!(value("openlatch_heartbeat_age_seconds", &id).is_some_and(|a| a < 10.0));
     let named = scrape
         .samples
