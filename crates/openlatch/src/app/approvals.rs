@@ -526,3 +526,17 @@ pub async fn list(
         .map(|r| (ApprovalView::from(r), may_decide(who, r)))
         .collect())
 }
+
+/// The viewer of a live stream as of now: `None` once their session ended,
+/// they were deactivated or fell below keyholder. Checked before every
+/// event, so a demotion ends an open stream at its next event.
+pub async fn current_viewer(app: &App, who: &super::auth::Principal) -> Option<Member> {
+    let mut conn = app.db.read().await.ok()?;
+    crate::storage::sessions::get_live(&mut conn, who.session.id, now_unix())
+        .await
+        .ok()??;
+    members::get(&mut conn, who.member.id)
+        .await
+        .ok()?
+        .filter(|m| m.is_active && m.role >= Role::Keyholder)
+}

@@ -79,30 +79,35 @@ async fn approval_stream(
     // Subscribe before reading, so nothing falls between the two.
     let live = BroadcastStream::new(app.approvals.subscribe());
     let current = approvals::list(&app, &who.member, ApprovalStatus::Pending).await?;
-    let member = who.member.clone();
     let initial = stream::iter(
         current
             .into_iter()
-            .map(|(view, can_decide)| Ok(sse_event("pending", &view, can_decide))),
+            .map(|(view, can_decide)| Some(sse_event("pending", &view, can_decide))),
     );
-    let updates = live.filter_map(move |msg| {
-        let member = member.clone();
+    let viewer_app = app.clone();
+    let updates = live.then(move |msg| {
+        let (app, who) = (viewer_app.clone(), who.clone());
         async move {
-            match msg {
+            // Role and active state are re-read for every event: a demoted
+            // or deactivated viewer's stream ends here.
+            let member = approvals::current_viewer(&app, &who).await?;
+            Some(match msg {
                 Ok(LiveEvent::Pending(v)) => {
-                    let can = approvals::may_decide_view(&member, &v);
-                    Some(Ok(sse_event("pending", &v, can)))
+                    sse_event("pending", &v, approvals::may_decide_view(&member, &v))
                 }
                 Ok(LiveEvent::Decided(v)) => {
-                    let can = approvals::may_decide_view(&member, &v);
-                    Some(Ok(sse_event("decided", &v, can)))
+                    sse_event("decided", &v, approvals::may_decide_view(&member, &v))
                 }
                 // A slow reader missed events: tell it to reload the list.
-                Err(_) => Some(Ok(Event::default().event("resync").data("{}"))),
-            }
+                Err(_) => Event::default().event("resync").data("{}"),
+            })
         }
     });
-    let stream = initial.chain(updates).take_until(app.approvals.closed());
+    let stream = initial
+        .chain(updates)
+        .take_while(|e| std::future::ready(e.is_some()))
+        .filter_map(|e| std::future::ready(e.map(Ok::<_, Infallible>)))
+        .take_until(app.approvals.closed());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

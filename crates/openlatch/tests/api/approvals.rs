@@ -549,3 +549,46 @@ async fn a_request_left_pending_by_a_stopped_instance_does_not_block_the_door() 
     assert_eq!(r.body[0]["id"], stale.id.to_string().as_str());
     assert_eq!(app.audit("conditional_timeout").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_deactivated_viewer_s_stream_ends_at_the_next_event() {
+    let app = app_with_timeout(20).await;
+    let (_, door) = app.device("front").await;
+    let (guest, _) = app.member_with_role("gina", "guest").await;
+    conditional_key(&app, &guest, "AABBCCDD").await;
+    let (kim, kim_token) = app.member_with_role("kim", "keyholder").await;
+    let mut stream = app
+        .client
+        .get(app.url("/approvals/stream"))
+        .bearer_auth(&kim_token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let r = app
+        .delete(&format!("/members/{kim}"), &app.admin_token)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let waiting = ask(&app, &door, "AABBCCDD");
+    let id = pending_id(&app, &app.admin_token, "AABBCCDD").await;
+    let mut seen = String::new();
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) | Ok(Err(_)) => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the stream stayed open");
+    assert!(
+        !seen.contains("AABBCCDD"),
+        "a deactivated keyholder saw {seen:?}"
+    );
+    app.post(
+        &format!("/approvals/{id}/deny"),
+        &app.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(waiting.await.expect("door").1["status"], "denied");
+}
