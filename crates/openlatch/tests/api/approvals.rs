@@ -405,7 +405,7 @@ async fn a_door_that_hangs_up_is_recorded_as_abandoned() {
     let (guest, _) = app.member_with_role("gina", "guest").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(1000))
         .build()
         .expect("client");
     let (status, _) = ask_with(&app, impatient, &door, "AABBCCDD")
