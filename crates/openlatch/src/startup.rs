@@ -1,9 +1,9 @@
 //! Building the server on any listener, so tests can run it on port 0.
 
-use crate::app::{allowlist, bootstrap, password::Passwords, signing, App};
+use crate::app::{allowlist, approvals, bootstrap, device_api, password::Passwords, signing, App};
 use crate::config::Config;
 use crate::http;
-use crate::storage::{now_unix, sessions, Db};
+use crate::storage::{now_unix, sessions, Backend, Db};
 use anyhow::Context;
 use axum::Router;
 use secrecy::ExposeSecret;
@@ -46,13 +46,34 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         tokens: Arc::new(tokens),
         passwords,
         signing: Arc::new(signing),
+        approvals: Arc::default(),
+        notifications: Arc::default(),
+        http_metrics: Default::default(),
     })
+}
+
+/// On PostgreSQL, listens for approval decisions made by other instances
+/// on a dedicated connection (the pool is sqlx `Any`, which cannot LISTEN).
+async fn start_approval_listener(app: &App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if app.db.backend() != Backend::Postgres {
+        return Ok(None);
+    }
+    let url = database_url(&app.config)?;
+    let mut listener = sqlx::postgres::PgListener::connect(&url)
+        .await
+        .context("connecting the approval listener")?;
+    listener
+        .listen(approvals::PG_CHANNEL)
+        .await
+        .context("LISTEN for approvals")?;
+    Ok(Some(tokio::spawn(approvals::listen(app.clone(), listener))))
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     app: App,
+    approval_listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -69,10 +90,12 @@ impl Application {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let router = http::router(app.clone());
+        let approval_listener = start_approval_listener(&app).await?;
         Ok(Self {
             listener,
             router,
             app,
+            approval_listener,
         })
     }
 
@@ -91,6 +114,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
         let list_refresh = tokio::spawn(list_refresh(self.app.clone()));
+        let hub = self.app.approvals.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Live approval streams never end by themselves.
+            hub.close();
+        };
         let result = axum::serve(
             self.listener,
             self.router
@@ -100,6 +129,9 @@ impl Application {
         .await;
         housekeeping.abort();
         list_refresh.abort();
+        if let Some(l) = self.approval_listener {
+            l.abort();
+        }
         self.app.db.close().await;
         result
     }
@@ -107,9 +139,18 @@ impl Application {
 
 /// Periodic clean-up that no request should wait for.
 async fn housekeeping(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes: u64 = 0;
     loop {
         tick.tick().await;
+        minutes += 1;
+        // Requests left pending by an instance that stopped while a door waited.
+        if let Err(e) = approvals::expire_stale_requests(&app).await {
+            tracing::warn!(error = %e, "expiring stale approval requests failed");
+        }
+        if minutes % 60 != 1 {
+            continue;
+        }
         // A day past expiry nobody can use a session any more.
         if let Ok(mut conn) = app.db.read().await {
             match sessions::delete_expired(&mut conn, now_unix() - 86_400).await {
@@ -117,6 +158,9 @@ async fn housekeeping(app: App) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
             }
+        }
+        if let Err(e) = device_api::prune_history(&app).await {
+            tracing::warn!(error = %e, "heartbeat history clean-up failed");
         }
     }
 }

@@ -233,6 +233,45 @@ pub async fn authenticate_device(app: &App, raw: &str) -> AppResult<Device> {
     }
 }
 
+/// Failed device authentications per client address before backing off.
+pub const DEVICE_FREE_FAILURES: i64 = 20;
+
+/// [`authenticate_device`] behind a per-address rate limit: after
+/// [`DEVICE_FREE_FAILURES`] failures in 15 minutes the address is refused
+/// (429 with `Retry-After`) before any token is looked at, 30 s at first,
+/// doubling up to 15 minutes. Counters are in the database (shared by instances).
+pub async fn authenticate_device_from(
+    app: &App,
+    raw: Option<&str>,
+    client: IpAddr,
+) -> AppResult<Device> {
+    let now = now_unix();
+    let scope = format!("device-auth:{client}");
+    {
+        let mut conn = app.db.read().await?;
+        if let Some(until) = throttle::blocked_until(&mut conn, &scope, now).await? {
+            return Err(AppError::RateLimited {
+                retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
+            });
+        }
+    }
+    let result = match raw {
+        Some(token) => authenticate_device(app, token).await,
+        None => Err(AppError::Unauthenticated),
+    };
+    if matches!(result, Err(AppError::Unauthenticated)) {
+        let mut tx = app.db.begin().await?;
+        let failures =
+            throttle::record_failure(&mut tx, &scope, now, now - FAILURE_WINDOW_SECS).await?;
+        if let Some(secs) = block_secs(failures, DEVICE_FREE_FAILURES) {
+            throttle::block(&mut tx, &scope, now + secs).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(%client, "device authentication failed");
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,16 @@
 //! status code in one place.
 
 pub mod allowlist;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod device_api;
 pub mod devices;
 pub mod keys;
 pub mod members;
+pub mod monitoring;
+pub mod notify;
 pub mod password;
 pub mod rules;
 pub mod signing;
@@ -79,6 +83,12 @@ pub struct App {
     pub passwords: password::Passwords,
     /// How allow-lists are signed (online sub-key or air-gapped).
     pub signing: Arc<signing::Signing>,
+    /// Waiting doors and live approval streams of this instance.
+    pub approvals: Arc<approvals::ApprovalHub>,
+    /// Alerts that must reach people at once (rate limited).
+    pub notifications: Arc<notify::Notifications>,
+    /// In-memory HTTP counters for `/monitoring/metrics`.
+    pub http_metrics: monitoring::HttpMetrics,
 }
 
 impl App {

@@ -4,6 +4,7 @@
 //! ("parse, don't validate"), so the layers below never see a bad username,
 //! an odd-length UID or an unknown role.
 
+pub mod approval;
 pub mod audit;
 pub mod compile;
 pub mod device;

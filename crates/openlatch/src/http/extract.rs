@@ -187,14 +187,18 @@ impl FromRequestParts<App> for Admin {
     }
 }
 
-/// A registered, enabled door controller.
+/// A registered, enabled door controller. Failures are rate limited per client address.
 pub struct Door(pub Device);
 
 impl FromRequestParts<App> for Door {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
-        auth::authenticate_device(app, token).await.map(Door)
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, app).await?;
+        // Boxed so that requests held open (approvals) do not keep the
+        // space of this database work reserved in their futures.
+        Box::pin(auth::authenticate_device_from(app, bearer(parts), client))
+            .await
+            .map(Door)
     }
 }
 

@@ -1,8 +1,10 @@
 //! The HTTP layer: routes, extractors, the error mapping and the OpenAPI document.
 
 pub mod allowlist;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod device_api;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -10,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod members;
 pub mod rules;
+pub mod monitoring;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -48,6 +51,9 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(keys::routes())
         .merge(audit::routes())
         .merge(devices::routes())
+        .merge(device_api::routes())
+        .merge(approvals::routes())
+        .merge(monitoring::routes())
         .merge(health::routes())
         .merge(rules::routes())
         .merge(allowlist::routes())
@@ -64,6 +70,10 @@ pub fn router(app: App) -> Router {
     )
     .fallback(|| async { AppError::NotFound("route") })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        monitoring::count_requests,
+    ))
     .layer(
         // Method and route template only: query strings and headers may carry secrets.
         TraceLayer::new_for_http().make_span_with(|req: &Request| {

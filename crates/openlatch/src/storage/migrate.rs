@@ -24,6 +24,7 @@ macro_rules! migration {
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_allowlist"),
+    migration!(3, "0003_devices"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.
@@ -68,7 +69,15 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<()>
             supported,
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    // Every known migration not yet recorded, in order: branches that add
+    // versions out of order (2 merged after 3) still get applied.
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("version"))
+        .collect::<std::result::Result<_, _>>()?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let sql = match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,

@@ -7,8 +7,10 @@
 //! unix seconds, booleans as 0/1 integers, JSON as text.
 
 pub mod allowlists;
+pub mod approvals;
 pub mod audit;
 pub mod counters;
+pub mod device_status;
 pub mod devices;
 pub mod keys;
 pub mod members;

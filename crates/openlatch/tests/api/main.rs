@@ -5,9 +5,12 @@
 mod helpers;
 
 mod allowlist;
+mod approvals;
 mod audit;
 mod auth;
+mod device_api;
 mod health;
 mod keys;
 mod members;
+mod monitoring;
 mod rules;
