@@ -11,14 +11,14 @@
 //! still finds the decision in the table when its deadline comes.
 
 use super::notify::Notification;
-use super::{App, AppError, AppResult};
+use super::{allowlist, App, AppError, AppResult};
 use crate::domain::approval::{ApprovalRequest, ApprovalStatus, ConditionalSubject};
 use crate::domain::device::{event, Device};
-use crate::domain::key::{KeyAccessType, Uid};
+use crate::domain::key::Uid;
 use crate::domain::member::{Member, Role};
 use crate::domain::{DeviceId, KeyId, MemberId};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{approvals, keys, members, now_unix, Backend, StorageError};
+use crate::storage::{allowlists, approvals, members, now_unix, Backend, StorageError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -33,34 +33,41 @@ pub const PG_CHANNEL: &str = "openlatch_approvals";
 /// A door's clock may differ from the server's by at most this much.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
-/// SEAM(allow-list): whether `uid` is a CONDITIONAL entry of the newest
-/// list, and whose key it is and who sponsors it.
-///
-/// Until the compiled allow-list is merged, an active key registered with
-/// `"access_type": "conditional"` of an active member counts as
-/// conditional, with no sponsor. At merge, answer from the compiled list
-/// (entry type CONDITIONAL; sponsor = the winning `guest_sponsor` rule's
-/// `sponsor_id`).
+/// Whether a door may ask a live approval for `uid`, and for whom: the UID
+/// must be a CONDITIONAL entry of the newest built list (system.md 6); the
+/// key, its member and the guest's sponsor come from compiling the same
+/// inputs now, with the code that built the list.
 pub async fn conditional_subject(
     conn: &mut AnyConnection,
     uid: &Uid,
 ) -> AppResult<Option<ConditionalSubject>> {
-    let Some(key) = keys::find_unrevoked_by_uid(conn, uid).await? else {
+    let Ok(door_uid) = ol02::Uid::new(&uid.to_bytes()) else {
         return Ok(None);
     };
-    if !key.is_active_at(crate::domain::now())
-        || key.access_type != Some(KeyAccessType::Conditional)
+    let Some(latest) = allowlists::latest(conn).await? else {
+        return Ok(None);
+    };
+    let list = ol02::List::parse_unsigned(&latest.unsigned_bytes)
+        .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
+    if list
+        .find(&door_uid)
+        .is_none_or(|e| e.access_type != ol02::AccessType::Conditional)
     {
         return Ok(None);
     }
-    let active = members::get(conn, key.member_id)
-        .await?
-        .is_some_and(|m| m.is_active);
-    Ok(active.then_some(ConditionalSubject {
-        key_id: key.id,
-        member_id: key.member_id,
-        sponsor_id: None,
-    }))
+    let inputs = allowlist::load_inputs(conn).await?;
+    let now = now_unix();
+    // Only the entries matter here, not how long the list would stay valid.
+    let compiled = allowlist::compile_inputs(&inputs, now, 0);
+    let subject = compiled
+        .entries()
+        .find(|e| &e.uid == uid && e.access_type == ol02::AccessType::Conditional)
+        .map(|e| ConditionalSubject {
+            key_id: e.key_id,
+            member_id: e.member_id,
+            sponsor_id: e.sponsor_id,
+        });
+    Ok(subject)
 }
 
 /// What the door is told.

@@ -20,10 +20,11 @@ const CONDITIONAL_MATCH_SLACK_SECS: i64 = 300;
 /// Heartbeat history is kept this long.
 pub const HISTORY_RETENTION_SECS: i64 = 30 * 86_400;
 
-/// SEAM(allow-list): the newest allow-list version, 0 when none was built.
-/// The allow-list branch owns the table; wire this to it at merge.
-pub async fn latest_allowlist_version(_conn: &mut AnyConnection) -> AppResult<i64> {
-    Ok(0)
+/// The newest version a door can download (the newest signed list), 0 when none.
+pub async fn latest_allowlist_version(conn: &mut AnyConnection) -> AppResult<i64> {
+    Ok(crate::storage::allowlists::latest_signed_version(conn)
+        .await?
+        .unwrap_or(0))
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]

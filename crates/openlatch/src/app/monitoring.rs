@@ -176,10 +176,11 @@ pub struct HttpMetrics {
     pub requests: Family<HttpLabels, Counter>,
 }
 
-/// SEAM(allow-list): version and build time (unix seconds) of the newest
-/// list, `None` while none exists. Also the place for the sub-key's expiry.
-pub async fn allowlist_info(_app: &App) -> AppResult<Option<(i64, i64)>> {
-    Ok(None)
+/// Version and build time (unix seconds) of the newest list doors can
+/// download, `None` while none is signed.
+pub async fn allowlist_info(app: &App) -> AppResult<Option<(i64, i64)>> {
+    let mut conn = app.db.read().await?;
+    Ok(crate::storage::allowlists::latest_signed_header(&mut conn).await?)
 }
 
 /// The Prometheus text exposition.
@@ -284,6 +285,15 @@ pub async fn metrics(app: &App) -> AppResult<String> {
             "allowlist_age_seconds",
             "Seconds since the newest allow-list was built",
             a,
+        );
+    }
+    if let Some(expires) = app.signing.subkey_expires_at().filter(|&e| e > 0) {
+        let g = Gauge::<i64>::default();
+        g.set(expires);
+        registry.register(
+            "subkey_expiry_timestamp_seconds",
+            "When the signing sub-key's certificate expires (unix seconds)",
+            g,
         );
     }
     registry.register(

@@ -46,6 +46,9 @@ pub struct CompiledEntry {
     /// Empty = all day.
     pub slots: Vec<CompiledSlot>,
     pub keypad_id: u16,
+    /// The keyholder whose `guest_sponsor` grant lets this guest in: alerted
+    /// first and allowed to decide the guest's approval requests. Not in OL02.
+    pub sponsor_id: Option<MemberId>,
 }
 
 impl CompiledEntry {
@@ -325,6 +328,7 @@ impl<'a> Ctx<'a> {
             valid_until: expires,
             slots: Vec::new(),
             keypad_id: member.keypad_id,
+            sponsor_id: None,
         };
         let emergency = key.access_type == Some(KeyAccessType::Emergency);
         let emergency_entry = || CompiledEntry {
@@ -578,6 +582,10 @@ impl<'a> Ctx<'a> {
             .unwrap_or(0);
         let approval = matches!(grant.map(|g| &g.params),
             Some(RuleParams::GuestSponsor(g)) if g.requires_approval);
+        let sponsor_id = match grant.map(|g| &g.params) {
+            Some(RuleParams::GuestSponsor(g)) => Some(g.sponsor_id),
+            _ => None,
+        };
 
         // Step 8: type.
         let access_type = if approval || key.access_type == Some(KeyAccessType::Conditional) {
@@ -599,6 +607,7 @@ impl<'a> Ctx<'a> {
             valid_from: from,
             valid_until: until,
             slots,
+            sponsor_id,
             ..base
         };
         result(Some(entry), None, rules)

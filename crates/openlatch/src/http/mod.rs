@@ -11,8 +11,8 @@ pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod members;
-pub mod rules;
 pub mod monitoring;
+pub mod rules;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

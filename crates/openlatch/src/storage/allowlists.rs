@@ -71,15 +71,23 @@ pub async fn latest_signed(conn: &mut AnyConnection) -> Result<Option<StoredList
 
 /// Just the newest signed version (the device poll's cheap path).
 pub async fn latest_signed_version(conn: &mut AnyConnection) -> Result<Option<i64>> {
+    Ok(latest_signed_header(conn)
+        .await?
+        .map(|(version, _)| version))
+}
+
+/// Version and build time of the newest signed list, without its bytes.
+pub async fn latest_signed_header(conn: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
     let row = sqlx::query(
-        "SELECT version FROM allowlists WHERE signed_bytes IS NOT NULL \
+        "SELECT version, generated_at FROM allowlists WHERE signed_bytes IS NOT NULL \
          ORDER BY version DESC LIMIT 1",
     )
     .fetch_optional(conn)
     .await?;
-    row.map(|r| r.try_get("version"))
-        .transpose()
-        .map_err(Into::into)
+    match row {
+        Some(r) => Ok(Some((r.try_get("version")?, r.try_get("generated_at")?))),
+        None => Ok(None),
+    }
 }
 
 pub async fn set_signed(

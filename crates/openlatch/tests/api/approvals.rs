@@ -127,7 +127,7 @@ async fn a_keyholder_approves_and_the_door_is_released() {
 async fn an_admin_denies() {
     let app = app_with_timeout(20).await;
     let (_, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let waiting = ask(&app, &door, "AABBCCDD");
     let id = pending_id(&app, &app.admin_token, "AABBCCDD").await;
@@ -152,7 +152,7 @@ async fn an_admin_denies() {
 async fn nobody_deciding_is_a_timeout_audited_by_the_server() {
     let app = app_with_timeout(1).await;
     let (_, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let started = Instant::now();
     let (status, body) = ask(&app, &door, "AABBCCDD").await.expect("door");
@@ -218,7 +218,7 @@ async fn one_pending_request_per_door_and_uid() {
     let app = app_with_timeout(20).await;
     let (_, door) = app.device("front").await;
     let (_, back) = app.device("back").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let first = ask(&app, &door, "AABBCCDD");
     let id = pending_id(&app, &app.admin_token, "AABBCCDD").await;
@@ -298,46 +298,49 @@ async fn who_may_decide() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(waiting.await.expect("door").1["decided_by"], kai.as_str());
 
-    // A guest sponsored by Kai: Kim (another keyholder) gets 403, Kai may.
-    // Sponsors come from the compiled allow-list, so the request is written
-    // directly through storage here.
+    // A guest sponsored by Kai with approval required: the compiled list
+    // makes the key CONDITIONAL with Kai as sponsor. Kim (another
+    // keyholder) gets 403, Kai may decide.
     let (guest, _) = app.member_with_role("gus", "guest").await;
-    let guest_key = app.key_for(&guest, "11223344").await;
-    let request = ApprovalRequest {
-        id: uuid::Uuid::new_v4(),
-        device_id: device_id.parse().expect("id"),
-        uid: Uid::parse("11223344").expect("uid"),
-        key_id: guest_key["id"].as_str().expect("id").parse().expect("key"),
-        member_id: guest.parse().expect("member"),
-        sponsor_id: Some(kai.parse().expect("kai")),
-        status: ApprovalStatus::Pending,
-        decided_by: None,
-        door_timestamp: now(),
-        requested_at: now(),
-        expires_at: now() + 20,
-        decided_at: None,
-    };
-    let mut conn = app.app.db.read().await.expect("conn");
-    approval_rows::insert(&mut conn, &request)
-        .await
-        .expect("insert");
-    drop(conn);
     let r = app
         .post(
-            &format!("/approvals/{}/approve", request.id),
-            &kim_token,
-            json!({}),
+            "/access-rules",
+            &app.admin_token,
+            json!({
+                "name": "Gus visits Kai",
+                "rule_type": "guest_sponsor",
+                "parameters": {"sponsor_id": kai, "requires_approval": true},
+                "priority": 5,
+                "targets": [{"target_type": "member", "target_value": guest}]
+            }),
         )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    app.key_for(&guest, "11223344").await;
+    let waiting = ask(&app, &door, "11223344");
+    let id = pending_id(&app, &kai_token, "11223344").await;
+    let list = app.get("/approvals?status=pending", &kai_token).await;
+    let item = list
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == id.as_str()))
+        .cloned();
+    assert_eq!(
+        item.as_ref().map(|i| i["sponsor_id"].clone()),
+        Some(json!(kai))
+    );
+    let r = app
+        .post(&format!("/approvals/{id}/approve"), &kim_token, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .post(
-            &format!("/approvals/{}/deny", request.id),
-            &kai_token,
-            json!({}),
-        )
+        .post(&format!("/approvals/{id}/deny"), &kai_token, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    let (status, body) = waiting.await.expect("door");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "denied", "decided_by": kai}));
+    let _ = device_id;
     let _ = own_key;
 }
 
@@ -345,7 +348,7 @@ async fn who_may_decide() {
 async fn the_live_stream_shows_pending_requests() {
     let app = app_with_timeout(20).await;
     let (_, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let (_, kim_token) = app.member_with_role("kim", "keyholder").await;
 
@@ -402,7 +405,7 @@ async fn the_live_stream_shows_pending_requests() {
 async fn a_door_that_hangs_up_is_recorded_as_abandoned() {
     let app = app_with_timeout(20).await;
     let (_, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(1000))
@@ -451,7 +454,7 @@ async fn a_decision_on_one_instance_releases_the_door_waiting_on_another() {
     let a = app_with_timeout(30).await;
     let b = spawn_second_instance(&a, |c| c.approval_timeout_secs = 30).await;
     let (_, door) = a.device("front").await;
-    let (guest, _) = a.member_with_role("gina", "guest").await;
+    let (guest, _) = a.member_with_role("gina", "member").await;
     conditional_key(&a, &guest, "AABBCCDD").await;
     let (kim, _) = a.member_with_role("kim", "keyholder").await;
     let kim_on_b = b.login("kim", "kim-password").await;
@@ -499,7 +502,7 @@ async fn a_decision_on_one_instance_releases_the_door_waiting_on_another() {
 async fn a_request_left_pending_by_a_stopped_instance_does_not_block_the_door() {
     let app = app_with_timeout(20).await;
     let (device_id, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     let key_id = conditional_key(&app, &guest, "AABBCCDD").await;
     let stale = ApprovalRequest {
         id: uuid::Uuid::new_v4(),
@@ -554,7 +557,7 @@ async fn a_request_left_pending_by_a_stopped_instance_does_not_block_the_door() 
 async fn a_deactivated_viewer_s_stream_ends_at_the_next_event() {
     let app = app_with_timeout(20).await;
     let (_, door) = app.device("front").await;
-    let (guest, _) = app.member_with_role("gina", "guest").await;
+    let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let (kim, kim_token) = app.member_with_role("kim", "keyholder").await;
     let mut stream = app

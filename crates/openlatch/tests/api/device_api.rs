@@ -393,7 +393,16 @@ async fn heartbeat_answers_with_server_time_and_ignores_unknown_fields() {
     let r = app.post("/device/heartbeat", &token, hb).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!((r.body["server_time"].as_i64().expect("time") - now()).abs() < 5);
-    assert_eq!(r.body["allowlist_version"], 0);
+    let signed = app.get("/allowlist", &app.admin_token).await.body["signed_version"].clone();
+    assert!(signed.as_i64().is_some_and(|v| v >= 1), "{signed}");
+    assert_eq!(r.body["allowlist_version"], signed);
+    // A change that alters the list is announced with the next heartbeat.
+    let (member, _) = app.member_with_role("mia", "member").await;
+    app.key_for(&member, "0A0B0C0D").await;
+    let r = app
+        .post("/device/heartbeat", &token, heartbeat(Some(87)))
+        .await;
+    assert!(r.body["allowlist_version"].as_i64() > signed.as_i64());
     // Without a lock, the NUKI fields are simply absent.
     let r = app.post("/device/heartbeat", &token, heartbeat(None)).await;
     assert_eq!(r.status, StatusCode::OK);

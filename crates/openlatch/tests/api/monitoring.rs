@@ -225,6 +225,27 @@ async fn metrics_parse_as_prometheus_text_and_reveal_no_lock_state() {
         .samples
         .iter()
         .any(|s| s.metric == "openlatch_approvals_pending"));
+    let server = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                ref other => panic!("{name} is not a gauge: {other:?}"),
+            })
+    };
+    let status = app.get("/allowlist", &app.admin_token).await.body;
+    assert_eq!(
+        server("openlatch_allowlist_version"),
+        status["signed_version"].as_f64()
+    );
+    assert!(server("openlatch_allowlist_age_seconds").is_some_and(|a| (0.0..60.0).contains(&a)));
+    let expiry = server("openlatch_subkey_expiry_timestamp_seconds").expect("sub-key expiry");
+    assert!(
+        expiry > crate::device_api::now() as f64 + 300.0 * 86_400.0,
+        "{expiry}"
+    );
     assert!(
         scrape
             .samples
