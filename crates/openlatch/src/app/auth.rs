@@ -245,30 +245,30 @@ pub async fn authenticate_device_from(
     raw: Option<&str>,
     client: IpAddr,
 ) -> AppResult<Device> {
-    let now = now_unix();
-    let scope = format!("device-auth:{client}");
-    {
-        let mut conn = app.db.read().await?;
-        if let Some(until) = throttle::blocked_until(&mut conn, &scope, now).await? {
-            return Err(AppError::RateLimited {
-                retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
-            });
-        }
-    }
     let result = match raw {
         Some(token) => authenticate_device(app, token).await,
         None => Err(AppError::Unauthenticated),
     };
-    if matches!(result, Err(AppError::Unauthenticated)) {
-        let mut tx = app.db.begin().await?;
-        let failures =
-            throttle::record_failure(&mut tx, &scope, now, now - FAILURE_WINDOW_SECS).await?;
-        if let Some(secs) = block_secs(failures, DEVICE_FREE_FAILURES) {
-            throttle::block(&mut tx, &scope, now + secs).await?;
-        }
-        tx.commit().await?;
-        tracing::info!(%client, "device authentication failed");
+    // Only failures are limited: a door with a valid token is never locked
+    // out by someone else failing from the same address (a shared NAT).
+    if !matches!(result, Err(AppError::Unauthenticated)) {
+        return result;
     }
+    let now = now_unix();
+    let scope = format!("device-auth:{client}");
+    let mut tx = app.db.begin().await?;
+    if let Some(until) = throttle::blocked_until(&mut tx, &scope, now).await? {
+        return Err(AppError::RateLimited {
+            retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
+        });
+    }
+    let failures =
+        throttle::record_failure(&mut tx, &scope, now, now - FAILURE_WINDOW_SECS).await?;
+    if let Some(secs) = block_secs(failures, DEVICE_FREE_FAILURES) {
+        throttle::block(&mut tx, &scope, now + secs).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(%client, "device authentication failed");
     result
 }
 
