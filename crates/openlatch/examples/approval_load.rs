@@ -85,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bearer_auth(&admin)
         .json(
             &json!({"username": format!("load{suffix}"), "email": "load@example.org",
-                      "password": "load-password-1", "display_name": "Load", "role": "guest"}),
+                      "password": "load-password-1", "display_name": "Load", "role": "member"}),
         )
         .send()
         .await?

@@ -46,6 +46,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         tokens: Arc::new(tokens),
         passwords,
         signing: Arc::new(signing),
+        list_builds: Arc::default(),
         approvals: Arc::default(),
         notifications: Arc::default(),
         http_metrics: Default::default(),

@@ -15,6 +15,7 @@ use ol02::{DoorState, ListBuilder, TRAILER_LEN};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An online list is valid for a day...
 pub const ONLINE_VALIDITY_SECS: i64 = 24 * 3600;
@@ -136,6 +137,33 @@ pub fn needs_new_version(current: &Built<'_>, fresh: &Built<'_>, now: i64, refre
     let still_right = current.valid_until <= fresh.valid_until;
     let extend = current.valid_until - now < refresh && fresh.valid_until > current.valid_until;
     !(same && still_right && !extend)
+}
+
+/// Coalesces the builds that committed changes ask for. Every change counts
+/// itself *after* its commit, so a build that starts after reading the
+/// count sees every change counted so far; callers whose change such a build
+/// already covered return without building again. Under a burst (a bulk
+/// import) one build serves many changes instead of one build each, and
+/// every caller still returns only once a list containing its change exists.
+#[derive(Default)]
+pub struct BuildGate {
+    running: tokio::sync::Mutex<()>,
+    changes: AtomicU64,
+    covered: AtomicU64,
+}
+
+impl BuildGate {
+    pub async fn build_after_change(&self, app: &App) -> AppResult<()> {
+        let mine = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = self.running.lock().await;
+        if self.covered.load(Ordering::SeqCst) >= mine {
+            return Ok(());
+        }
+        let upto = self.changes.load(Ordering::SeqCst);
+        rebuild(app).await?;
+        self.covered.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 /// Builds a new version when the list's content changed, when the newest

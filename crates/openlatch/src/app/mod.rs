@@ -83,6 +83,8 @@ pub struct App {
     pub passwords: password::Passwords,
     /// How allow-lists are signed (online sub-key or air-gapped).
     pub signing: Arc<signing::Signing>,
+    /// Lets concurrent changes share one allow-list build.
+    pub list_builds: Arc<allowlist::BuildGate>,
     /// Waiting doors and live approval streams of this instance.
     pub approvals: Arc<approvals::ApprovalHub>,
     /// Alerts that must reach people at once (rate limited).
@@ -97,7 +99,7 @@ impl App {
     pub async fn list_inputs_changed(&self) {
         // The change is committed already; a failed build is retried by the
         // background task, so it is logged rather than failing the request.
-        if let Err(e) = allowlist::rebuild(self).await {
+        if let Err(e) = self.list_builds.build_after_change(self).await {
             tracing::error!(error = %e, "building the allow-list failed");
         }
     }
