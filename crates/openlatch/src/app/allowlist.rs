@@ -69,8 +69,21 @@ pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
 /// Refuses (422, naming the rules) a change after which some entry would
 /// need more than four time slots. Call inside the change's transaction.
 pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
-    let inputs = load_inputs(conn).await?;
-    let c = compile_inputs(&inputs, now_unix(), validity_secs(app));
+    let keys = keys::list_unrevoked(conn).await?;
+    check_keys_compile(app, conn, &keys).await
+}
+
+/// [`check_compiles`] for a change that can only affect `keys` (a new key,
+/// a member's new role): those are all that need compiling.
+pub async fn check_keys_compile(
+    app: &App,
+    conn: &mut AnyConnection,
+    keys: &[NfcKey],
+) -> AppResult<()> {
+    let members = members::list(conn, None, None).await?;
+    let rules = rules::list(conn).await?;
+    let now = now_unix();
+    let c = compile(&members, keys, &rules, now, now + validity_secs(app));
     if let Some(o) = c.overflows.first() {
         let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
         return Err(AppError::field(

@@ -11,14 +11,17 @@
 //! still finds the decision in the table when its deadline comes.
 
 use super::notify::Notification;
-use super::{allowlist, App, AppError, AppResult};
+use super::{App, AppError, AppResult};
 use crate::domain::approval::{ApprovalRequest, ApprovalStatus, ConditionalSubject};
+use crate::domain::compile::compile;
 use crate::domain::device::{event, Device};
 use crate::domain::key::Uid;
 use crate::domain::member::{Member, Role};
 use crate::domain::{DeviceId, KeyId, MemberId};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{allowlists, approvals, members, now_unix, Backend, StorageError};
+use crate::storage::{
+    allowlists, approvals, keys, members, now_unix, rules, Backend, StorageError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -35,8 +38,8 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// Whether a door may ask a live approval for `uid`, and for whom: the UID
 /// must be a CONDITIONAL entry of the newest built list (system.md 6); the
-/// key, its member and the guest's sponsor come from compiling the same
-/// inputs now, with the code that built the list.
+/// key, its member and the guest's sponsor come from compiling that key
+/// now, with the code that built the list.
 pub async fn conditional_subject(
     conn: &mut AnyConnection,
     uid: &Uid,
@@ -55,13 +58,18 @@ pub async fn conditional_subject(
     {
         return Ok(None);
     }
-    let inputs = allowlist::load_inputs(conn).await?;
+    let Some(key) = keys::find_unrevoked_by_uid(conn, uid).await? else {
+        return Ok(None);
+    };
+    // Compiling just this key is enough: a door may hold thousands of
+    // requests open, and each must not compile the whole space.
+    let members = members::list(conn, None, None).await?;
+    let rules = rules::list(conn).await?;
     let now = now_unix();
-    // Only the entries matter here, not how long the list would stay valid.
-    let compiled = allowlist::compile_inputs(&inputs, now, 0);
+    let compiled = compile(&members, std::slice::from_ref(&key), &rules, now, now);
     let subject = compiled
         .entries()
-        .find(|e| &e.uid == uid && e.access_type == ol02::AccessType::Conditional)
+        .find(|e| e.access_type == ol02::AccessType::Conditional)
         .map(|e| ConditionalSubject {
             key_id: e.key_id,
             member_id: e.member_id,

@@ -106,7 +106,7 @@ pub async fn register(app: &App, actor: &Principal, new: NewKey) -> AppResult<Nf
     )
     .await?;
     // Rules targeting roles and members may give this key too many slots.
-    super::allowlist::check_compiles(app, &mut tx).await?;
+    super::allowlist::check_keys_compile(app, &mut tx, std::slice::from_ref(&key)).await?;
     tx.commit().await?;
     app.list_inputs_changed().await;
     Ok(key)

@@ -167,7 +167,8 @@ pub async fn update(
     }
     if before.role != after.role {
         // A new role may bring time windows that no longer fit in 4 slots.
-        super::allowlist::check_compiles(app, &mut tx).await?;
+        let member_keys = keys::list_unrevoked_for_member(&mut tx, id).await?;
+        super::allowlist::check_keys_compile(app, &mut tx, &member_keys).await?;
     }
     tx.commit().await?;
     app.list_inputs_changed().await;
