@@ -175,7 +175,8 @@ impl Default for ApprovalHub {
 }
 
 impl ApprovalHub {
-    /// The server is shutting down: live streams end so shutdown can finish.
+    /// The server is shutting down: live streams end and waiting doors are
+    /// answered with a timeout, so shutdown can finish.
     pub fn close(&self) {
         self.closing.send_replace(true);
     }
@@ -391,11 +392,18 @@ pub async fn wait(app: &App, w: Waiting) -> AppResult<Decision> {
         armed: true,
     };
     let left = u64::try_from(w.expires_at - now_unix()).unwrap_or(0);
-    let result = match tokio::time::timeout(Duration::from_secs(left), w.rx).await {
-        Ok(Ok(decision)) => Ok(decision),
-        // Deadline (or the hub dropped us): settle it in the table. Boxed so
-        // the waiting future stays small.
-        _ => Box::pin(finish(app, w.id, ApprovalStatus::Timeout)).await,
+    let decided = tokio::select! {
+        d = w.rx => d.ok(),
+        () = tokio::time::sleep(Duration::from_secs(left)) => None,
+        // Shutting down: the door gets its answer now rather than holding
+        // the shutdown for up to a minute.
+        () = app.approvals.closed() => None,
+    };
+    let result = match decided {
+        Some(decision) => Ok(decision),
+        // Deadline, shutdown, or the hub dropped us: settle it in the table.
+        // Boxed so the waiting future stays small.
+        None => Box::pin(finish(app, w.id, ApprovalStatus::Timeout)).await,
     };
     app.approvals.forget(w.id);
     guard.armed = false;

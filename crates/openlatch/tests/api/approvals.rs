@@ -595,3 +595,47 @@ async fn a_deactivated_viewer_s_stream_ends_at_the_next_event() {
     .await;
     assert_eq!(waiting.await.expect("door").1["status"], "denied");
 }
+
+#[tokio::test]
+async fn a_shutdown_answers_waiting_doors_instead_of_holding_them() {
+    let mut app = app_with_timeout(30).await;
+    let (_, door) = app.device("front").await;
+    let (member, _) = app.member_with_role("gina", "member").await;
+    conditional_key(&app, &member, "AABBCCDD").await;
+    let waiting = ask(&app, &door, "AABBCCDD");
+    pending_id(&app, &app.admin_token, "AABBCCDD").await;
+
+    let started = Instant::now();
+    app.stop();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the door was held through the shutdown")
+        .expect("door task");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "timeout", "decided_by": null}));
+
+    // Settled in the database and audited by the server before it stopped.
+    let db = openlatch::storage::Db::connect(&app.database_url, 1)
+        .await
+        .expect("reopen the database");
+    let mut conn = db.read().await.expect("conn");
+    let pending = approval_rows::count_pending(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(pending, 0);
+    let filter = openlatch::storage::audit::Filter {
+        event_types: vec!["conditional_timeout".into()],
+        limit: 10,
+        ..Default::default()
+    };
+    let rows = openlatch::storage::audit::query(&mut conn, &filter)
+        .await
+        .expect("audit");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].actor_id, None);
+}

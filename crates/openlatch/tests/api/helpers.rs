@@ -145,6 +145,14 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Asks the server to shut down gracefully, as SIGTERM does.
+    #[allow(dead_code)] // used by the shutdown tests
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/api/v1{path}", self.addr)
     }
