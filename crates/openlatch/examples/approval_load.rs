@@ -10,6 +10,8 @@
 //! OL_SERVER_PID=$! OL_N=10000 cargo run --release --example approval_load
 //! ```
 //! Environment: `OL_URL` (default http://127.0.0.1:18080), `OL_N` (10000),
+//! `OL_DOORS` (1; the N requests are spread over this many doors, so N/DOORS
+//! keys suffice, as one door may hold one request per UID),
 //! `OL_SERVER_PID` (to read VmRSS), `OL_ADMIN_USER`/`OL_ADMIN_PASSWORD`.
 
 use futures::stream::{self, StreamExt};
@@ -92,18 +94,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json()
         .await?;
     let member_id = member["id"].as_str().ok_or("member")?.to_owned();
-    let device: Value = client
-        .post(format!("{base}/devices"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": format!("load-{suffix}")}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let door = device["token"].as_str().ok_or("device")?.to_owned();
-
+    let doors = env("OL_DOORS", "1").parse::<usize>()?.max(1);
+    let mut door_tokens = Vec::with_capacity(doors);
+    let mut door_ids = Vec::with_capacity(doors);
+    for d in 0..doors {
+        let device: Value = client
+            .post(format!("{base}/devices"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("load-{suffix}-{d}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        door_tokens.push(device["token"].as_str().ok_or("device")?.to_owned());
+        door_ids.push(device["id"].as_str().ok_or("device")?.to_owned());
+    }
+    let keys_needed = n.div_ceil(doors);
     let uid_base: u32 = rand_base();
-    let uids: Vec<String> = (0..n)
+    let uids: Vec<String> = (0..keys_needed)
         .map(|i| format!("{:08X}", uid_base + i as u32))
         .collect();
     let started = Instant::now();
@@ -143,26 +151,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = chrono_now();
     let mut tasks = Vec::with_capacity(n);
     let started = Instant::now();
-    for uid in &uids {
-        let (client, url, door, uid, done) = (
+    for i in 0..n {
+        let (door, uid) = (i % doors, &uids[i / doors]);
+        let (client, url, token, request, done) = (
             held_client.clone(),
             format!("{base}/device/approve"),
-            door.clone(),
-            uid.clone(),
+            door_tokens[door].clone(),
+            json!({"uid": uid, "timestamp": now}),
             done.clone(),
         );
+        let tag = format!("{}:{uid}", door_ids[door]);
         tasks.push(tokio::spawn(async move {
             let r = client
                 .post(url)
-                .bearer_auth(door)
-                .json(&json!({"uid": uid, "timestamp": now}))
+                .bearer_auth(token)
+                .json(&request)
                 .send()
                 .await;
             if let Ok(r) = r {
                 let _ = r.bytes().await;
             }
             if let Ok(mut d) = done.lock() {
-                d.insert(uid, Instant::now());
+                d.insert(tag, Instant::now());
             }
         }));
     }
@@ -204,9 +214,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let mut latencies = Vec::new();
     for item in list.as_array().into_iter().flatten().take(20) {
-        let (id, uid) = (
-            item["id"].as_str().unwrap_or_default(),
-            item["uid"].as_str().unwrap_or_default(),
+        let id = item["id"].as_str().unwrap_or_default();
+        let tag = format!(
+            "{}:{}",
+            item["device_id"].as_str().unwrap_or_default(),
+            item["uid"].as_str().unwrap_or_default()
         );
         let t0 = Instant::now();
         client
@@ -216,7 +228,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let decided = t0.elapsed();
         for _ in 0..200 {
-            if done.lock().map(|d| d.contains_key(uid)).unwrap_or(false) {
+            if done.lock().map(|d| d.contains_key(&tag)).unwrap_or(false) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -224,7 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let released = done
             .lock()
             .ok()
-            .and_then(|d| d.get(uid).map(|t| t.duration_since(t0)));
+            .and_then(|d| d.get(&tag).map(|t| t.duration_since(t0)));
         latencies.push((decided, released));
     }
     for (d, r) in &latencies {

@@ -70,6 +70,9 @@ async fn start_approval_listener(app: &App) -> anyhow::Result<Option<tokio::task
     Ok(Some(tokio::spawn(approvals::listen(app.clone(), listener))))
 }
 
+/// How long a graceful stop waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -116,18 +119,40 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
         let list_refresh = tokio::spawn(list_refresh(self.app.clone()));
         let hub = self.app.approvals.clone();
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             shutdown.await;
-            // Live approval streams never end by themselves.
+            // Live approval streams never end by themselves; waiting doors
+            // are answered at once.
             hub.close();
+            let _ = stopping_tx.send(());
         };
-        let result = axum::serve(
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(shutdown);
+        // In-flight requests get a grace period; a connection that never
+        // sends a request (a client that vanished mid-handshake) would
+        // otherwise hold the stop forever.
+        let grace = async {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            r = serve => r,
+            () = grace => {
+                tracing::warn!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "connections still open after the grace period; closing them"
+                );
+                Ok(())
+            }
+        };
         housekeeping.abort();
         list_refresh.abort();
         if let Some(l) = self.approval_listener {

@@ -292,13 +292,19 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
             format!("is more than {MAX_CLOCK_SKEW_SECS} s away from the server's clock"),
         ));
     }
+    // Read before the write transaction: on SQLite writers queue one at a
+    // time, and many doors asking at once must not queue behind compiling.
+    let subject = {
+        let mut conn = app.db.read().await?;
+        conditional_subject(&mut conn, &uid).await?
+    };
     let mut tx = app.db.begin().await?;
     // A request left pending by a stopped instance must not block this door.
     let mut expired = None;
     if let Some(stale) = approvals::expired_pending_for(&mut tx, device.id, &uid, now - 5).await? {
         expired = settle(app, &mut tx, stale.id, ApprovalStatus::Timeout, None, now).await?;
     }
-    let Some(subject) = conditional_subject(&mut tx, &uid).await? else {
+    let Some(subject) = subject else {
         audit::insert(
             &mut tx,
             NewEntry::now(

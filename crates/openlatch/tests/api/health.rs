@@ -73,3 +73,23 @@ async fn a_newer_schema_stops_the_server() {
     };
     assert!(err.contains("newer than this binary"), "{err}");
 }
+
+#[tokio::test]
+async fn a_stop_finishes_even_with_a_client_that_never_finishes_its_request() {
+    use tokio::io::AsyncWriteExt;
+    let mut app = spawn_app().await;
+    let mut stalled = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    stalled
+        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.stop();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), app.stopped()).await;
+    assert!(
+        matches!(stopped, Ok(Ok(()))),
+        "the server did not stop: {stopped:?}"
+    );
+}

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub database_url: String,
     pub app: App,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -105,7 +106,7 @@ async fn spawn_on(
     let addr = application.local_addr().expect("addr");
     let app = application.app().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async {
+    let server = tokio::spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
     let mut test_app = TestApp {
@@ -115,6 +116,7 @@ async fn spawn_on(
         database_url: url,
         app,
         shutdown: Some(tx),
+        server: Some(server),
         _dir: dir,
     };
     test_app.admin_token = test_app.login(ADMIN_USER, ADMIN_PASSWORD).await;
@@ -150,6 +152,15 @@ impl TestApp {
     pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has stopped after [`TestApp::stop`].
+    #[allow(dead_code)] // used by the shutdown tests
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        match self.server.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
         }
     }
 
