@@ -4,6 +4,7 @@
 //! subcommands and calls [`run_keys`] / [`run_allowlist`]; on `Err` it prints
 //! the error and exits non-zero. The key-file helpers in [`keyfile`] are what
 //! the server uses to load its sub-key. File formats: `docs/keys.md`.
+#![forbid(unsafe_code)]
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};

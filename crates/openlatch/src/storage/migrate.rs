@@ -69,8 +69,8 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<()>
             supported,
         });
     }
-    // Every known migration not yet recorded, in order: branches that add
-    // versions out of order (2 merged after 3) still get applied.
+    // Every known migration not yet recorded, in order, so a database that
+    // missed one in the middle (a development build) is still completed.
     let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
         .fetch_all(&mut *conn)
         .await?
