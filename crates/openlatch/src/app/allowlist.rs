@@ -297,23 +297,6 @@ pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
     }
 }
 
-/// Whether `uid` is a CONDITIONAL entry of the newest built list: the only
-/// UIDs a door may ask a live approval for (system.md 6).
-pub async fn is_conditional(app: &App, uid: &Uid) -> AppResult<bool> {
-    let Ok(door_uid) = ol02::Uid::new(&uid.to_bytes()) else {
-        return Ok(false);
-    };
-    let mut conn = app.db.read().await?;
-    let Some(latest) = allowlists::latest(&mut conn).await? else {
-        return Ok(false);
-    };
-    let list = ol02::List::parse_unsigned(&latest.unsigned_bytes)
-        .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
-    Ok(list
-        .find(&door_uid)
-        .is_some_and(|e| e.access_type == ol02::AccessType::Conditional))
-}
-
 pub struct Status {
     pub latest: Option<StoredList>,
     pub latest_signed: Option<StoredList>,

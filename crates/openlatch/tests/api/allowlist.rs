@@ -687,14 +687,20 @@ async fn overrides_and_sponsors_reach_the_door() {
     let e = v.list().find(&uid("0A000002")).expect("sponsored guest");
     assert_eq!(e.access_type, ol02::AccessType::Conditional);
     assert!(!v.list().header().flags.lockdown());
-    // What the approval flow asks before it bothers anyone.
+    // What the approval flow asks before it bothers anyone: conditional,
+    // and whose sponsor decides.
+    let mut conn = app.app.db.read().await.expect("conn");
     for (hex, expected) in [("0A000002", true), ("0A000003", false), ("DEADBEEF", false)] {
         let u = openlatch::domain::key::Uid::parse(hex).expect("uid");
-        let got = openlatch::app::allowlist::is_conditional(&app.app, &u)
+        let got = openlatch::app::approvals::conditional_subject(&mut conn, &u)
             .await
             .expect("query");
-        assert_eq!(got, expected, "{hex}");
+        assert_eq!(got.is_some(), expected, "{hex}");
+        if let Some(subject) = got {
+            assert_eq!(subject.sponsor_id.map(|s| s.to_string()), Some(kh.clone()));
+        }
     }
+    drop(conn);
     let held = v.list().version();
 
     // Deactivating the sponsor drops the guest.
