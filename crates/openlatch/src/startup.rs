@@ -47,6 +47,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         passwords,
         signing: Arc::new(signing),
         list_builds: Arc::default(),
+        poll_cache: Arc::default(),
         approvals: Arc::default(),
         notifications: Arc::default(),
         http_metrics: Default::default(),

@@ -210,6 +210,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
                     allowlists::set_signed(&mut tx, latest.version, &signed, now).await?;
                     tx.commit().await?;
+                    app.poll_cache.forget_version();
                 }
             }
             return Ok(None);
@@ -264,6 +265,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     .await?;
     allowlists::prune(&mut tx, KEEP_VERSIONS).await?;
     tx.commit().await?;
+    app.poll_cache.forget_version();
     tracing::info!(version, entry_count, "allow-list built");
     Ok(Some(version))
 }
@@ -275,6 +277,11 @@ pub enum DeviceList {
 }
 
 pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
+    if let Some(latest) = app.poll_cache.version() {
+        if latest <= current {
+            return Ok(DeviceList::NotModified(latest));
+        }
+    }
     let mut conn = app.db.read().await?;
     let Some(latest) = allowlists::latest_signed_version(&mut conn).await? else {
         return Err(AppError::Unavailable(match app.signing.mode {
@@ -284,6 +291,7 @@ pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
             SigningMode::Online => "no allow-list has been built yet".into(),
         }));
     };
+    app.poll_cache.remember_version(latest);
     if latest <= current {
         return Ok(DeviceList::NotModified(latest));
     }
@@ -416,6 +424,7 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     )
     .await?;
     tx.commit().await?;
+    app.poll_cache.forget_version();
     Ok(version)
 }
 

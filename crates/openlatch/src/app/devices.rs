@@ -68,6 +68,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    app.poll_cache.forget_doors();
     Ok((device, token))
 }
 
@@ -107,6 +108,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    app.poll_cache.forget_doors();
     Ok(after)
 }
 
@@ -128,6 +130,7 @@ pub async fn delete(app: &App, actor: &Member, id: DeviceId) -> AppResult<()> {
     )
     .await?;
     tx.commit().await?;
+    app.poll_cache.forget_doors();
     Ok(())
 }
 
@@ -158,5 +161,6 @@ pub async fn rotate_token(
         .await?
         .ok_or(AppError::NotFound("device"))?;
     tx.commit().await?;
+    app.poll_cache.forget_doors();
     Ok((device, token))
 }

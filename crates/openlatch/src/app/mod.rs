@@ -17,6 +17,7 @@ pub mod members;
 pub mod monitoring;
 pub mod notify;
 pub mod password;
+pub mod poll_cache;
 pub mod rules;
 pub mod signing;
 pub mod token;
@@ -85,6 +86,8 @@ pub struct App {
     pub signing: Arc<signing::Signing>,
     /// Lets concurrent changes share one allow-list build.
     pub list_builds: Arc<allowlist::BuildGate>,
+    /// Door tokens and the newest version, for the poll's hot path.
+    pub poll_cache: Arc<poll_cache::PollCache>,
     /// Waiting doors and live approval streams of this instance.
     pub approvals: Arc<approvals::ApprovalHub>,
     /// Alerts that must reach people at once (rate limited).

@@ -519,3 +519,46 @@ async fn battery_low_also_comes_from_daily_reports_and_shares_the_alarm() {
     assert_eq!(r.body["duplicates"], 1);
     assert_eq!(battery_low_count(&app).await, 2);
 }
+
+#[tokio::test]
+async fn a_door_disabled_on_one_instance_is_refused_by_another_within_a_second() {
+    let a = spawn_app().await;
+    let b = crate::helpers::spawn_second_instance(&a, |_| {}).await;
+    let (id, token) = a.device("front").await;
+    // Instance b has just served this door, so it holds it in its poll cache.
+    let r = b
+        .post("/device/heartbeat", &token, heartbeat(Some(80)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = a
+        .put(
+            &format!("/devices/{id}"),
+            &a.admin_token,
+            json!({"is_enabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        a.post("/device/heartbeat", &token, heartbeat(Some(80)))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "the instance that made the change refuses at once"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let r = b
+            .post("/device/heartbeat", &token, heartbeat(Some(80)))
+            .await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the other instance still served a disabled door"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,105 @@
+//! The door poll's hot path kept in memory for a moment: whose token it is,
+//! and the newest signed version. A poll that changes nothing (the usual
+//! 304) then needs no database round trip.
+//!
+//! Changes made on this instance clear the cache at once (a disabled door
+//! is refused on its next request); changes made on another instance are
+//! seen within [`FRESH`]. Doors poll every few minutes, so a second is
+//! nothing to them.
+
+use crate::domain::device::Device;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const FRESH: Duration = Duration::from_secs(1);
+/// More doors than any space has; past it the cache simply starts over.
+const MAX_DOORS: usize = 4096;
+
+#[derive(Default)]
+pub struct PollCache {
+    doors: Mutex<HashMap<String, (Device, Instant)>>,
+    version: Mutex<Option<(i64, Instant)>>,
+}
+
+impl PollCache {
+    /// The enabled door whose token hashes to `token_hash`, if seen just now.
+    pub fn door(&self, token_hash: &str) -> Option<Device> {
+        let doors = self.doors.lock().ok()?;
+        doors
+            .get(token_hash)
+            .filter(|(_, at)| at.elapsed() < FRESH)
+            .map(|(d, _)| d.clone())
+    }
+
+    pub fn remember_door(&self, token_hash: String, device: Device) {
+        if let Ok(mut doors) = self.doors.lock() {
+            if doors.len() >= MAX_DOORS {
+                doors.clear();
+            }
+            doors.insert(token_hash, (device, Instant::now()));
+        }
+    }
+
+    /// A door was changed, disabled, deleted or given a new token here.
+    pub fn forget_doors(&self) {
+        if let Ok(mut doors) = self.doors.lock() {
+            doors.clear();
+        }
+    }
+
+    /// The newest signed version, if read just now.
+    pub fn version(&self) -> Option<i64> {
+        let v = self.version.lock().ok()?;
+        v.filter(|(_, at)| at.elapsed() < FRESH).map(|(v, _)| v)
+    }
+
+    pub fn remember_version(&self, version: i64) {
+        if let Ok(mut v) = self.version.lock() {
+            *v = Some((version, Instant::now()));
+        }
+    }
+
+    /// A list was built or uploaded here.
+    pub fn forget_version(&self) {
+        if let Ok(mut v) = self.version.lock() {
+            *v = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn door() -> Device {
+        let now = crate::domain::now();
+        Device {
+            id: crate::domain::DeviceId::new(),
+            name: "front".into(),
+            location: None,
+            is_enabled: true,
+            created_at: now,
+            updated_at: now,
+            token_rotated_at: now,
+        }
+    }
+
+    #[test]
+    fn remembers_until_forgotten() {
+        let c = PollCache::default();
+        assert!(c.door("h").is_none());
+        let d = door();
+        c.remember_door("h".into(), d.clone());
+        assert_eq!(c.door("h"), Some(d));
+        assert!(c.door("other").is_none());
+        c.forget_doors();
+        assert!(c.door("h").is_none());
+
+        assert_eq!(c.version(), None);
+        c.remember_version(7);
+        assert_eq!(c.version(), Some(7));
+        c.forget_version();
+        assert_eq!(c.version(), None);
+    }
+}
