@@ -47,10 +47,10 @@ pub async fn conditional_subject(
     let Ok(door_uid) = ol02::Uid::new(&uid.to_bytes()) else {
         return Ok(None);
     };
-    let Some(latest) = allowlists::latest(conn).await? else {
+    let Some(latest) = allowlists::latest_unsigned_bytes(conn).await? else {
         return Ok(None);
     };
-    let list = ol02::List::parse_unsigned(&latest.unsigned_bytes)
+    let list = ol02::List::parse_unsigned(&latest)
         .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
     if list
         .find(&door_uid)

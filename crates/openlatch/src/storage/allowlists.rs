@@ -59,6 +59,17 @@ pub async fn latest(conn: &mut AnyConnection) -> Result<Option<StoredList>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// Only the body of the newest built list, for lookups that need no
+/// signature (the approval check runs once per waiting door).
+pub async fn latest_unsigned_bytes(conn: &mut AnyConnection) -> Result<Option<Vec<u8>>> {
+    let row = sqlx::query("SELECT unsigned_bytes FROM allowlists ORDER BY version DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get("unsigned_bytes"))
+        .transpose()
+        .map_err(Into::into)
+}
+
 /// The newest signed list: what doors download.
 pub async fn latest_signed(conn: &mut AnyConnection) -> Result<Option<StoredList>> {
     let sql = format!(

@@ -221,7 +221,7 @@ async fn one_pending_request_per_door_and_uid() {
     let (guest, _) = app.member_with_role("gina", "member").await;
     conditional_key(&app, &guest, "AABBCCDD").await;
     let first = ask(&app, &door, "AABBCCDD");
-    let id = pending_id(&app, &app.admin_token, "AABBCCDD").await;
+    pending_id(&app, &app.admin_token, "AABBCCDD").await;
     let r = app
         .post(
             "/device/approve",
@@ -252,18 +252,17 @@ async fn one_pending_request_per_door_and_uid() {
     }
     assert_eq!(first.await.expect("first").1["status"], "denied");
     assert_eq!(other.await.expect("other").1["status"], "denied");
-    let _ = id;
 }
 
 #[tokio::test]
 async fn who_may_decide() {
     let app = app_with_timeout(20).await;
-    let (device_id, door) = app.device("front").await;
+    let (_, door) = app.device("front").await;
     let (kim, kim_token) = app.member_with_role("kim", "keyholder").await;
     let (kai, kai_token) = app.member_with_role("kai", "keyholder").await;
     let (_, member_token) = app.member_with_role("moe", "member").await;
     // Kim's own conditional key: Kim may not decide, Kai and admins may.
-    let own_key = conditional_key(&app, &kim, "AABBCCDD").await;
+    conditional_key(&app, &kim, "AABBCCDD").await;
     let waiting = ask(&app, &door, "AABBCCDD");
     let id = pending_id(&app, &kim_token, "AABBCCDD").await;
     let list = app.get("/approvals", &kim_token).await;
@@ -340,8 +339,6 @@ async fn who_may_decide() {
     let (status, body) = waiting.await.expect("door");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "denied", "decided_by": kai}));
-    let _ = device_id;
-    let _ = own_key;
 }
 
 #[tokio::test]
