@@ -181,7 +181,7 @@ pub async fn remove_totp(app: &App, by: By<'_>, target: MemberId) -> AppResult<(
         .await?
         .ok_or(AppError::NotFound("member"))?;
     let before = keypads::get(&mut tx, target).await?;
-    if !before.is_some_and(|c| c.totp.is_some()) {
+    if before.is_none_or(|c| c.totp.is_none()) {
         return Ok(());
     }
     keypads::clear_totp(&mut tx, target, now).await?;
