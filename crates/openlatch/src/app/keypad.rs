@@ -16,7 +16,7 @@ use crate::domain::keypad::{
 use crate::domain::member::Member;
 use crate::domain::MemberId;
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{keypads, members, now_unix};
+use crate::storage::{keypads, members, now_unix, throttle};
 use serde_json::json;
 use sqlx::AnyConnection;
 
@@ -109,22 +109,45 @@ async fn guarantor_for_update(
     Ok(m)
 }
 
+/// Wrong passwords a guarantor may give for their own codes within
+/// [`CONFIRM_WINDOW_SECS`] before further attempts wait that long.
+pub const CONFIRM_FREE_FAILURES: i64 = 5;
+pub const CONFIRM_WINDOW_SECS: i64 = 15 * 60;
+
 /// A guarantor acting on themself proves it with their password (a stolen
-/// access token alone cannot mint keypad codes). Members and guests may not.
+/// access token alone cannot mint keypad codes, nor guess the password
+/// here faster than at the login). Members and guests may not.
 async fn confirm_self(app: &App, who: &Principal, password: &str) -> AppResult<()> {
     if !may_hold_codes(who.member.role) {
         return Err(AppError::Forbidden);
     }
+    let scope = format!("keypad-confirm:{}", who.member.id);
+    let now = now_unix();
     let mut conn = app.db.read().await?;
+    if let Some(until) = throttle::blocked_until(&mut conn, &scope, now).await? {
+        return Err(AppError::RateLimited {
+            retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
+        });
+    }
     let stored = members::password_hash(&mut conn, who.member.id).await?;
     drop(conn);
-    if !app.passwords.verify(password, stored.as_deref()).await? {
-        return Err(AppError::field(
-            "current_password",
-            "does not match your password",
-        ));
+    let ok = app.passwords.verify(password, stored.as_deref()).await?;
+    let mut tx = app.db.begin().await?;
+    if ok {
+        throttle::clear(&mut tx, &scope).await?;
+        tx.commit().await?;
+        return Ok(());
     }
-    Ok(())
+    let failures =
+        throttle::record_failure(&mut tx, &scope, now, now - CONFIRM_WINDOW_SECS).await?;
+    if failures >= CONFIRM_FREE_FAILURES {
+        throttle::block(&mut tx, &scope, now + CONFIRM_WINDOW_SECS).await?;
+    }
+    tx.commit().await?;
+    Err(AppError::field(
+        "current_password",
+        "does not match your password",
+    ))
 }
 
 /// Enrols a TOTP secret, or replaces the one there is (rotation): the old

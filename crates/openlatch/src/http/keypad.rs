@@ -223,7 +223,8 @@ async fn remove_totp(
     security(("bearer" = [])),
     responses((status = 201, body = TotpEnrolmentView), (status = 401, body = ErrorBody),
               (status = 403, description = "Members and guests hold no keypad codes", body = ErrorBody),
-              (status = 422, description = "Wrong password", body = ErrorBody)))]
+              (status = 422, description = "Wrong password", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords", body = ErrorBody)))]
 async fn enrol_own_totp(
     State(app): State<App>,
     AnyMember(who): AnyMember,
@@ -272,7 +273,8 @@ async fn void_backup_codes(
               (status = 201, content_type = "text/plain", body = String, description = "With `Accept: text/plain`"),
               (status = 401, body = ErrorBody),
               (status = 403, description = "Members and guests hold no keypad codes", body = ErrorBody),
-              (status = 422, description = "Wrong password", body = ErrorBody)))]
+              (status = 422, description = "Wrong password", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords", body = ErrorBody)))]
 async fn issue_own_backup_codes(
     State(app): State<App>,
     AnyMember(who): AnyMember,

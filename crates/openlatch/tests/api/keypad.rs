@@ -667,6 +667,27 @@ async fn role_checks_on_every_keypad_endpoint() {
         .expect("sheet");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.text().await.expect("text").contains("keith"));
+    // Guessing the password here is limited like the login: after five
+    // wrong ones, even the right one waits.
+    for _ in 0..5 {
+        let r = app
+            .post(
+                "/me/backup-codes",
+                &kh_token,
+                json!({"current_password": "guess-guess"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = app
+        .post(
+            "/me/totp",
+            &kh_token,
+            json!({"current_password": "keith-password"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
     let k2 = app.get(&format!("/members/{kh2}"), &app.admin_token).await;
     assert!(k2.body["keypad"].is_null(), "nobody enrolled karla");
 
