@@ -1,6 +1,6 @@
 //! The `keypad_credentials` table: guarantors' TOTP secrets and backup sheets.
 
-use super::{parse_id, Backend, Result, StorageError};
+use super::{parse_id, Result, StorageError};
 use crate::domain::keypad::{KeypadCredential, OtpSecret};
 use crate::domain::MemberId;
 use sqlx::any::AnyRow;
@@ -31,23 +31,6 @@ fn from_row(row: &AnyRow) -> Result<KeypadCredential> {
 
 pub async fn get(conn: &mut AnyConnection, member: MemberId) -> Result<Option<KeypadCredential>> {
     let sql = format!("SELECT {COLUMNS} FROM keypad_credentials WHERE member_id = $1");
-    let row = sqlx::query(&sql)
-        .bind(member.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
-/// Reads a member's secrets and, on PostgreSQL, locks the row.
-pub async fn get_for_update(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    member: MemberId,
-) -> Result<Option<KeypadCredential>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM keypad_credentials WHERE member_id = $1{}",
-        backend.for_update()
-    );
     let row = sqlx::query(&sql)
         .bind(member.to_string())
         .fetch_optional(conn)

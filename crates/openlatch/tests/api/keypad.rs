@@ -531,6 +531,18 @@ async fn a_backup_code_used_at_one_door_is_refused_by_another_after_its_poll() {
         .is_ok_and(|c| c.starts_with("text/plain")));
     assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
     let printable = r.text().await.expect("text");
+    // The server keeps the secret, not the codes: no sheet to fetch again.
+    for path in [
+        format!("/members/{kh}/backup-codes/sheet"),
+        format!("/members/{kh}/backup-codes"),
+    ] {
+        let r = app.get(&path, &app.admin_token).await;
+        assert!(
+            r.status == StatusCode::NOT_FOUND || r.status == StatusCode::METHOD_NOT_ALLOWED,
+            "GET {path}: {}",
+            r.status
+        );
+    }
     assert!(printable.contains(&format!("{kid}#<code>#")), "{printable}");
     let printed: Vec<&str> = printable
         .lines()
