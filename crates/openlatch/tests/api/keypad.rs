@@ -508,6 +508,23 @@ async fn a_backup_code_used_at_one_door_is_refused_by_another_after_its_poll() {
         .map(|a| a["details"]["reason"].as_str().expect("reason"))
         .collect();
     assert_eq!(reasons, ["unknown_keypad_id", "backup_code_reused"]);
+    let alerted: Vec<(u16, &str)> = app
+        .app
+        .notifications
+        .recent()
+        .into_iter()
+        .filter_map(|n| match n {
+            openlatch::app::notify::Notification::KeypadAnomaly {
+                keypad_id, reason, ..
+            } => Some((keypad_id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        alerted,
+        [(kid, "backup_code_reused"), (65000, "unknown_keypad_id")],
+        "admins are told at once"
+    );
     assert_eq!(anomalies[1]["target_id"], kh.as_str());
     assert_eq!(anomalies[1]["details"]["index"], 3);
     assert_eq!(
