@@ -26,6 +26,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Keypad codes of guarantors.
+    Keypad {
+        #[command(subcommand)]
+        command: KeypadCommand,
+    },
     /// Master keys and sub-keys for signing allow-lists.
     Keys {
         #[command(subcommand)]
@@ -47,5 +52,17 @@ pub enum AdminCommand {
         /// Defaults to USERNAME@openlatch.invalid.
         #[arg(long)]
         email: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeypadCommand {
+    /// After a door or a list file was stolen: void every TOTP secret and
+    /// backup sheet of every member; the next list carries none. Each
+    /// guarantor then enrols again.
+    RotateAll {
+        /// Confirms that every keypad code stops working.
+        #[arg(long)]
+        yes: bool,
     },
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use openlatch::cli::{AdminCommand, Cli, Command};
+use openlatch::cli::{AdminCommand, Cli, Command, KeypadCommand};
 use openlatch::config::Config;
 use openlatch::startup::{self, Application};
 use openlatch::{app, telemetry};
@@ -58,6 +58,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     other => anyhow::anyhow!("{other}"),
                 })?;
             println!("created admin {} ({})", member.username, member.id);
+            Ok(())
+        }
+        Command::Keypad {
+            command: KeypadCommand::RotateAll { yes },
+        } => {
+            if !yes {
+                anyhow::bail!(
+                    "this voids every keypad code of every member; run again with --yes to do it"
+                );
+            }
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let app = startup::build_app(config).await?;
+            let voided = app::keypad::rotate_all(&app, app::keypad::By::Cli)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "voided the keypad secrets of {} member(s); each must enrol again:",
+                voided.len()
+            );
+            for v in voided {
+                println!(
+                    "  keypad id {:>5}  {}  ({})",
+                    v.keypad_id, v.username, v.member_id
+                );
+            }
             Ok(())
         }
         Command::Keys { command } => openlatch_keytool::run_keys(command).map_err(Into::into),

@@ -8,13 +8,15 @@ use crate::domain::compile::{compile, Compiled, KeyResult};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
 use crate::domain::rule::Rule;
+use crate::domain::MemberId;
 use crate::storage::allowlists::{self, StoredList};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{counters, keys, members, now_unix, rules};
-use ol02::{DoorState, ListBuilder, TRAILER_LEN};
+use crate::storage::{counters, keypads, keys, members, now_unix, rules};
+use ol02::{DoorState, KeypadSpec, ListBuilder, TRAILER_LEN};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An online list is valid for a day...
@@ -31,13 +33,23 @@ pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
     pub rules: Vec<Rule>,
+    /// Members who hold keypad codes (active guarantors with a secret) and
+    /// their keypad id; every other profile carries keypad id 0.
+    pub enrolled_keypads: HashMap<MemberId, u16>,
+    /// The keypad section: one record per enrolled member, by keypad id.
+    pub keypads: Vec<KeypadSpec>,
 }
 
 pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
+    let members = members::list(conn, None, None).await?;
+    let credentials = keypads::list(conn).await?;
+    let (enrolled_keypads, keypads) = crate::domain::keypad::list_section(&members, &credentials);
     Ok(Inputs {
-        members: members::list(conn, None, None).await?,
+        members,
         keys: keys::list_unrevoked(conn).await?,
         rules: rules::list(conn).await?,
+        enrolled_keypads,
+        keypads,
     })
 }
 
@@ -57,13 +69,16 @@ fn refresh_secs(app: &App) -> i64 {
 }
 
 pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
-    compile(
-        &inputs.members,
-        &inputs.keys,
-        &inputs.rules,
-        now,
-        now + validity,
-    )
+    // Only enrolled members' profiles name a keypad id.
+    let members: Vec<Member> = inputs
+        .members
+        .iter()
+        .map(|m| Member {
+            keypad_id: inputs.enrolled_keypads.get(&m.id).copied().unwrap_or(0),
+            ..m.clone()
+        })
+        .collect();
+    compile(&members, &inputs.keys, &inputs.rules, now, now + validity)
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
@@ -103,7 +118,13 @@ pub async fn check_keys_compile(
 /// The OL02 builder for a compiled state. Slots beyond four (only possible
 /// when time moved a window across a day since the save-time check) are cut,
 /// which narrows access rather than widening it.
-fn builder(c: &Compiled, version: u64, generated_at: i64, valid_until: i64) -> ListBuilder {
+fn builder(
+    c: &Compiled,
+    keypads: &[KeypadSpec],
+    version: u64,
+    generated_at: i64,
+    valid_until: i64,
+) -> ListBuilder {
     let mut b = ListBuilder::new(
         version,
         u64::try_from(generated_at).unwrap_or(0),
@@ -119,7 +140,10 @@ fn builder(c: &Compiled, version: u64, generated_at: i64, valid_until: i64) -> L
             b.add_entry(spec);
         }
     }
-    // Keypad section: empty until enrolment exists (system.md 5).
+    // A lockdown list carries no keypad codes (system.md 5).
+    if !c.lockdown {
+        b.keypads = keypads.to_vec();
+    }
     b
 }
 
@@ -130,8 +154,8 @@ fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
 
 /// Hash of what the door evaluates: entries, flags and keypad section, with
 /// version and times zeroed so that an unchanged state hashes the same.
-fn content_hash(c: &Compiled) -> AppResult<String> {
-    let bytes = encode(&builder(c, 0, 0, 1))?;
+fn content_hash(c: &Compiled, keypads: &[KeypadSpec]) -> AppResult<String> {
+    let bytes = encode(&builder(c, keypads, 0, 0, 1))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
@@ -192,7 +216,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-    let hash = content_hash(&c)?;
+    let hash = content_hash(&c, &inputs.keypads)?;
     if let Some(latest) = allowlists::latest(&mut tx).await? {
         let current = Built {
             content_hash: &latest.content_hash,
@@ -219,6 +243,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     let version = counters::next(&mut tx, "allowlist_version").await?;
     let unsigned = encode(&builder(
         &c,
+        &inputs.keypads,
         u64::try_from(version).unwrap_or(0),
         now,
         valid_until,
@@ -478,7 +503,7 @@ pub async fn explain(
     let valid_until = c
         .next_boundary
         .map_or(at + validity, |b| b.min(at + validity));
-    let projected_bytes = encode(&builder(&c, 0, at, valid_until))?;
+    let projected_bytes = encode(&builder(&c, &inputs.keypads, 0, at, valid_until))?;
     let projected = ol02::List::parse_unsigned(&projected_bytes)
         .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
     let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;

@@ -1,5 +1,6 @@
 //! What doors post: event batches and heartbeats.
 
+use super::keypad;
 use super::notify::Notification;
 use super::{App, AppResult};
 use crate::domain::approval::ApprovalStatus;
@@ -7,6 +8,7 @@ use crate::domain::device::{
     battery_reading, event, BatteryReading, Device, DeviceEvent, Heartbeat,
 };
 use crate::domain::key::Uid;
+use crate::domain::keypad::{KeypadUnlock, UnlockMethod};
 use crate::storage::audit::{self, Actor, NewEntry};
 use crate::storage::device_status::{self, Status};
 use crate::storage::{approvals, keys, now_unix};
@@ -42,15 +44,16 @@ pub async fn record_events(app: &App, device: &Device, batch: &[Value]) -> AppRe
     let mut outcome = BatchOutcome::default();
     let mut valid = Vec::new();
     for (i, raw) in batch.iter().enumerate() {
-        match DeviceEvent::parse(raw, now) {
+        match DeviceEvent::parse(raw, now).and_then(with_keypad_fields(raw)) {
             Ok(e) => valid.push(e),
             Err(reason) => outcome.rejected.push((i, reason)),
         }
     }
     let mut notifications = Vec::new();
+    let mut list_changed = false;
     let mut key_ids: HashMap<Uid, Option<String>> = HashMap::new();
     let mut tx = app.db.begin().await?;
-    for e in valid {
+    for (e, unlock) in valid {
         let at = if e.timestamp == 0 { now } else { e.timestamp };
         if let Some(uid) = &e.uid {
             if already_settled_by_server(&mut tx, device, &e, uid, at).await? {
@@ -103,11 +106,19 @@ pub async fn record_events(app: &App, device: &Device, batch: &[Value]) -> AppRe
             },
         )
         .await?;
-        if inserted.is_none() {
+        let Some(event_id) = inserted else {
             outcome.duplicates += 1;
             continue;
-        }
+        };
         outcome.accepted += 1;
+        if let Some(unlock) = &unlock {
+            let uid = e.uid.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            let done =
+                keypad::record_unlock(&mut tx, device, unlock, &uid, e.timestamp, at, event_id)
+                    .await?;
+            list_changed |= done.list_changed;
+            notifications.extend(done.notification);
+        }
         match e.event {
             event::EMERGENCY_ACCESS => notifications.push(Notification::EmergencyAccess {
                 device_id: device.id,
@@ -135,7 +146,37 @@ pub async fn record_events(app: &App, device: &Device, batch: &[Value]) -> AppRe
     for n in notifications {
         app.notifications.send(n);
     }
+    if list_changed {
+        // A used backup code goes into the next list, so other doors refuse it.
+        app.list_inputs_changed().await;
+    }
     Ok(outcome)
+}
+
+/// A `keypad_unlock` must name its keypad id and method (and HOTP index);
+/// they are stored in `details`, whether the door sent them at the top
+/// level or inside `details`, so deduplication and the audit row see them.
+fn with_keypad_fields(
+    raw: &Value,
+) -> impl FnOnce(DeviceEvent) -> Result<(DeviceEvent, Option<KeypadUnlock>), String> + '_ {
+    move |mut e| {
+        if e.event != event::KEYPAD_UNLOCK {
+            return Ok((e, None));
+        }
+        let unlock = KeypadUnlock::parse(raw)?;
+        e.details
+            .insert("keypad_id".into(), json!(unlock.keypad_id));
+        match unlock.method {
+            UnlockMethod::Totp => {
+                e.details.insert("method".into(), json!("totp"));
+            }
+            UnlockMethod::Hotp { index } => {
+                e.details.insert("method".into(), json!("hotp"));
+                e.details.insert("index".into(), json!(index));
+            }
+        }
+        Ok((e, Some(unlock)))
+    }
 }
 
 /// A door reports `conditional_*` only for outcomes the server never

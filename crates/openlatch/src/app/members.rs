@@ -165,6 +165,7 @@ pub async fn update(
     if before.is_active && !after.is_active {
         deactivate_in_tx(&mut tx, actor, &after, now.timestamp()).await?;
     }
+    super::keypad::remove_if_no_longer_guarantor(&mut tx, actor, &before, &after).await?;
     if before.role != after.role {
         // A new role may bring time windows that no longer fit in 4 slots.
         let member_keys = keys::list_unrevoked_for_member(&mut tx, id).await?;

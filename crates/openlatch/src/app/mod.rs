@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod device_api;
 pub mod devices;
+pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;

@@ -37,6 +37,14 @@ pub enum Notification {
         device_name: String,
         sponsor_id: Option<MemberId>,
     },
+    /// A door reported a keypad opening that should not have happened: a
+    /// backup code used before, or a keypad id nobody holds.
+    KeypadAnomaly {
+        device_id: DeviceId,
+        device_name: String,
+        keypad_id: u16,
+        reason: &'static str,
+    },
 }
 
 /// Delivers a notification; must not block.
@@ -68,6 +76,13 @@ impl Notifier for LogNotifier {
                 sponsor_id,
             } => tracing::info!(target: "openlatch::notify", %request_id, device_name,
                 sponsor = ?sponsor_id, "approval requested: sponsor first, then keyholders"),
+            Notification::KeypadAnomaly {
+                device_id,
+                device_name,
+                keypad_id,
+                reason,
+            } => tracing::warn!(target: "openlatch::notify", %device_id, device_name, keypad_id,
+                reason, "KEYPAD ANOMALY: notify all admins"),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod compile;
 pub mod device;
 pub mod ids;
 pub mod key;
+pub mod keypad;
 pub mod member;
 pub mod rule;
 pub mod validation;

@@ -48,6 +48,23 @@ impl From<Member> for MemberView {
     }
 }
 
+/// One member with their keypad record (never a secret); `keypad` is null
+/// while they hold no keypad code.
+#[derive(Serialize, ToSchema)]
+pub struct MemberDetailView {
+    #[serde(flatten)]
+    member: MemberView,
+    keypad: Option<super::keypad::KeypadView>,
+}
+
+async fn detail(app: &App, m: Member) -> Result<MemberDetailView, AppError> {
+    let keypad = crate::app::keypad::summary(app, &m).await?.map(Into::into);
+    Ok(MemberDetailView {
+        member: m.into(),
+        keypad,
+    })
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MemberFilter {
@@ -183,14 +200,15 @@ async fn create_member(
 /// Get a member (admin, keyholder, or the member themself).
 #[utoipa::path(get, path = "/members/{id}", tag = "members", security(("bearer" = [])),
     params(("id" = MemberId, Path)),
-    responses((status = 200, body = MemberView), (status = 401, body = ErrorBody),
+    responses((status = 200, body = MemberDetailView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_member(
     State(app): State<App>,
     AnyMember(who): AnyMember,
     ApiPath(id): ApiPath<MemberId>,
-) -> Result<Json<MemberView>, AppError> {
-    Ok(Json(members::get(&app, &who, id).await?.into()))
+) -> Result<Json<MemberDetailView>, AppError> {
+    let m = members::get(&app, &who, id).await?;
+    Ok(Json(detail(&app, m).await?))
 }
 
 /// Change a member (admin): any of display name, e-mail, role, active state, password.
@@ -231,9 +249,12 @@ async fn delete_member(
 
 /// The logged-in member.
 #[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = MemberView), (status = 401, body = ErrorBody)))]
-async fn get_me(AnyMember(who): AnyMember) -> Json<MemberView> {
-    Json(who.member.into())
+    responses((status = 200, body = MemberDetailView), (status = 401, body = ErrorBody)))]
+async fn get_me(
+    State(app): State<App>,
+    AnyMember(who): AnyMember,
+) -> Result<Json<MemberDetailView>, AppError> {
+    Ok(Json(detail(&app, who.member).await?))
 }
 
 /// Change one's own display name or e-mail.

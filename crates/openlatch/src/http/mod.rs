@@ -9,6 +9,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
@@ -57,6 +58,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(health::routes())
         .merge(rules::routes())
         .merge(allowlist::routes())
+        .merge(keypad::routes())
 }
 
 pub fn router(app: App) -> Router {

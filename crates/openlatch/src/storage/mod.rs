@@ -12,6 +12,7 @@ pub mod audit;
 pub mod counters;
 pub mod device_status;
 pub mod devices;
+pub mod keypads;
 pub mod keys;
 pub mod members;
 pub mod migrate;
