@@ -4,19 +4,20 @@ use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile, Compiled, KeyResult};
+use crate::domain::compile::{compile_zone, Compiled, KeyResult};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
 use crate::domain::rule::Rule;
-use crate::domain::MemberId;
+use crate::domain::zone::{DefaultPresence, Zone, ZoneScope};
+use crate::domain::{DeviceId, MemberId, ZoneId};
 use crate::storage::allowlists::{self, StoredList};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{counters, keypads, keys, members, now_unix, rules};
+use crate::storage::{counters, devices, keypads, keys, members, now_unix, rules, zones};
 use ol02::{DoorState, KeypadSpec, ListBuilder, TRAILER_LEN};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An online list is valid for a day...
@@ -33,6 +34,8 @@ pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
     pub rules: Vec<Rule>,
+    /// Every zone, `main` first.
+    pub zones: Vec<Zone>,
     /// Members who hold keypad codes (active guarantors with a secret) and
     /// their keypad id; every other profile carries keypad id 0.
     pub enrolled_keypads: HashMap<MemberId, u16>,
@@ -48,6 +51,7 @@ pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
         members,
         keys: keys::list_unrevoked(conn).await?,
         rules: rules::list(conn).await?,
+        zones: zones::list(conn).await?,
         enrolled_keypads,
         keypads,
     })
@@ -68,7 +72,8 @@ fn refresh_secs(app: &App) -> i64 {
     }
 }
 
-pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
+/// The list of one zone's doors.
+pub fn compile_inputs(inputs: &Inputs, zone: ZoneScope, now: i64, validity: i64) -> Compiled {
     // Only enrolled members' profiles name a keypad id.
     let members: Vec<Member> = inputs
         .members
@@ -78,11 +83,39 @@ pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
             ..m.clone()
         })
         .collect();
-    compile(&members, &inputs.keys, &inputs.rules, now, now + validity)
+    compile_zone(
+        zone,
+        &members,
+        &inputs.keys,
+        &inputs.rules,
+        now,
+        now + validity,
+    )
+}
+
+/// The keypad section of a zone's list. A `members` zone carries every
+/// enrolled guarantor (as before zones); a `granted` zone only those with
+/// an entry in it, so a code never opens a room its holder may not enter.
+pub fn zone_keypads(inputs: &Inputs, zone: ZoneScope, c: &Compiled) -> Vec<KeypadSpec> {
+    if zone.default_presence == DefaultPresence::Members {
+        return inputs.keypads.clone();
+    }
+    let present: HashSet<u16> = c
+        .entries()
+        .map(|e| e.keypad_id)
+        .filter(|&k| k != 0)
+        .collect();
+    inputs
+        .keypads
+        .iter()
+        .filter(|k| present.contains(&k.keypad_id))
+        .cloned()
+        .collect()
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots. Call inside the change's transaction.
+/// need more than four time slots in some zone. Call inside the change's
+/// transaction.
 pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
     let keys = keys::list_unrevoked(conn).await?;
     check_keys_compile(app, conn, &keys).await
@@ -97,20 +130,32 @@ pub async fn check_keys_compile(
 ) -> AppResult<()> {
     let members = members::list(conn, None, None).await?;
     let rules = rules::list(conn).await?;
+    let zones = zones::list(conn).await?;
     let now = now_unix();
-    let c = compile(&members, keys, &rules, now, now + validity_secs(app));
-    if let Some(o) = c.overflows.first() {
-        let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
-        return Err(AppError::field(
-            "rules",
-            format!(
-                "key {} would need {} time slots (at most 4): the time windows of rules {} \
-                 do not fit together; merge them or give them different priorities",
-                o.uid,
-                o.slots,
-                names.join(", ")
-            ),
-        ));
+    for zone in &zones {
+        let c = compile_zone(
+            zone.into(),
+            &members,
+            keys,
+            &rules,
+            now,
+            now + validity_secs(app),
+        );
+        if let Some(o) = c.overflows.first() {
+            let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
+            return Err(AppError::field(
+                "rules",
+                format!(
+                    "key {} would need {} time slots (at most 4) in zone \"{}\": the time \
+                     windows of rules {} do not fit together; merge them or give them \
+                     different priorities",
+                    o.uid,
+                    o.slots,
+                    zone.name,
+                    names.join(", ")
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -176,48 +221,172 @@ pub fn needs_new_version(current: &Built<'_>, fresh: &Built<'_>, now: i64, refre
     !(same && still_right && !extend)
 }
 
+/// Which zones a change can affect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Zones {
+    /// Members, keys, keypads, rules for every zone: every list may change.
+    All,
+    /// A rule limited to these zones, a zone's own settings.
+    Only(BTreeSet<ZoneId>),
+}
+
+impl Zones {
+    /// The zones a rule reaches: its `zone_ids`, or every zone when empty.
+    pub fn of_rule(zone_ids: &[ZoneId]) -> Self {
+        if zone_ids.is_empty() {
+            Zones::All
+        } else {
+            Zones::Only(zone_ids.iter().copied().collect())
+        }
+    }
+
+    pub fn one(zone: ZoneId) -> Self {
+        Zones::Only(BTreeSet::from([zone]))
+    }
+
+    pub fn contains(&self, zone: ZoneId) -> bool {
+        match self {
+            Zones::All => true,
+            Zones::Only(z) => z.contains(&zone),
+        }
+    }
+
+    fn add(&mut self, other: &Zones) {
+        match (&mut *self, other) {
+            (Zones::All, _) => {}
+            (_, Zones::All) => *self = Zones::All,
+            (Zones::Only(a), Zones::Only(b)) => a.extend(b.iter().copied()),
+        }
+    }
+
+    pub fn union(mut self, other: &Zones) -> Self {
+        self.add(other);
+        self
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    changes: u64,
+    zones: Option<Zones>,
+}
+
 /// Coalesces the builds that committed changes ask for. Every change counts
 /// itself *after* its commit, so a build that starts after reading the
 /// count sees every change counted so far; callers whose change such a build
 /// already covered return without building again. Under a burst (a bulk
 /// import) one build serves many changes instead of one build each, and
 /// every caller still returns only once a list containing its change exists.
+/// A build covers the union of the zones the changes it serves can affect.
 #[derive(Default)]
 pub struct BuildGate {
     running: tokio::sync::Mutex<()>,
-    changes: AtomicU64,
+    pending: std::sync::Mutex<Pending>,
     covered: AtomicU64,
 }
 
 impl BuildGate {
-    pub async fn build_after_change(&self, app: &App) -> AppResult<()> {
-        let mine = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+    pub async fn build_after_change(&self, app: &App, zones: Zones) -> AppResult<()> {
+        let mine = {
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| AppError::Internal("build gate poisoned".into()))?;
+            p.changes += 1;
+            match &mut p.zones {
+                Some(z) => z.add(&zones),
+                None => p.zones = Some(zones),
+            }
+            p.changes
+        };
         let _running = self.running.lock().await;
         if self.covered.load(Ordering::SeqCst) >= mine {
             return Ok(());
         }
-        let upto = self.changes.load(Ordering::SeqCst);
-        rebuild(app).await?;
+        let (upto, zones) = {
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| AppError::Internal("build gate poisoned".into()))?;
+            (p.changes, p.zones.take().unwrap_or(Zones::All))
+        };
+        if let Err(e) = rebuild_zones(app, &zones, None).await {
+            // The next build (or the background refresh) covers these zones.
+            if let Ok(mut p) = self.pending.lock() {
+                match &mut p.zones {
+                    Some(z) => z.add(&zones),
+                    None => p.zones = Some(zones),
+                }
+            }
+            return Err(e);
+        }
         self.covered.fetch_max(upto, Ordering::SeqCst);
         Ok(())
     }
 }
 
-/// Builds a new version when the list's content changed, when the newest
-/// list outlives a boundary the rules now set, or when it nears staleness.
-/// Returns the new version, if one was made.
-pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
+/// Builds a new version of every zone's list whose content changed, that
+/// outlives a boundary the rules now set, or that nears staleness.
+/// Returns the new versions made, by zone.
+pub async fn rebuild(app: &App) -> AppResult<Vec<(ZoneId, i64)>> {
+    rebuild_zones(app, &Zones::All, None).await
+}
+
+/// [`rebuild`] limited to `zones`; `force` makes a new version of that
+/// zone even when nothing changed (a door moved in: its list must be newer
+/// than anything the door may hold).
+pub async fn rebuild_zones(
+    app: &App,
+    zones: &Zones,
+    force: Option<ZoneId>,
+) -> AppResult<Vec<(ZoneId, i64)>> {
     let now = now_unix();
     let validity = validity_secs(app);
     let mut tx = app.db.begin().await?;
     allowlists::lock_builds(&mut tx, app.db.backend()).await?;
     let inputs = load_inputs(&mut tx).await?;
-    let c = compile_inputs(&inputs, now, validity);
+    let mut made = Vec::new();
+    let mut touched = false;
+    for zone in inputs.zones.iter().filter(|z| zones.contains(z.id)) {
+        let forced = force == Some(zone.id);
+        match build_zone(app, &mut tx, &inputs, zone, now, validity, forced).await? {
+            ZoneBuild::Unchanged => {}
+            ZoneBuild::Signed => touched = true,
+            ZoneBuild::New(version) => made.push((zone.id, version)),
+        }
+    }
+    if made.is_empty() && !touched {
+        return Ok(made);
+    }
+    tx.commit().await?;
+    app.poll_cache.forget_version();
+    Ok(made)
+}
+
+enum ZoneBuild {
+    Unchanged,
+    /// An unchanged list built before a switch to online mode was signed.
+    Signed,
+    New(i64),
+}
+
+async fn build_zone(
+    app: &App,
+    tx: &mut AnyConnection,
+    inputs: &Inputs,
+    zone: &Zone,
+    now: i64,
+    validity: i64,
+    force: bool,
+) -> AppResult<ZoneBuild> {
+    let scope = ZoneScope::from(zone);
+    let c = compile_inputs(inputs, scope, now, validity);
+    let keypads = zone_keypads(inputs, scope, &c);
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-    let hash = content_hash(&c, &inputs.keypads)?;
-    if let Some(latest) = allowlists::latest(&mut tx).await? {
+    let hash = content_hash(&c, &keypads)?;
+    if let Some(latest) = allowlists::latest(tx, zone.id).await? {
         let current = Built {
             content_hash: &latest.content_hash,
             valid_until: latest.valid_until,
@@ -226,24 +395,23 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
             content_hash: &hash,
             valid_until,
         };
-        if !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
+        if !force && !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
             if latest.signed_bytes.is_none() {
                 if let Some(o) = &app.signing.online {
                     let signed = ol02::sign(&latest.unsigned_bytes, &o.cert, &o.key)
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
-                    allowlists::set_signed(&mut tx, latest.version, &signed, now).await?;
-                    tx.commit().await?;
-                    app.poll_cache.forget_version();
+                    allowlists::set_signed(tx, latest.version, &signed, now).await?;
+                    return Ok(ZoneBuild::Signed);
                 }
             }
-            return Ok(None);
+            return Ok(ZoneBuild::Unchanged);
         }
     }
-    let version = counters::next(&mut tx, "allowlist_version").await?;
+    let version = counters::next(tx, "allowlist_version").await?;
     let unsigned = encode(&builder(
         &c,
-        &inputs.keypads,
+        &keypads,
         u64::try_from(version).unwrap_or(0),
         now,
         valid_until,
@@ -258,8 +426,9 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     let entry_count = c.entries().count() as i64;
     let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
     allowlists::insert(
-        &mut tx,
+        tx,
         &StoredList {
+            zone_id: zone.id,
             version,
             generated_at: now,
             valid_until,
@@ -272,12 +441,14 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     )
     .await?;
     audit::insert(
-        &mut tx,
+        tx,
         NewEntry::now(
             event::ALLOWLIST_GENERATED,
             Actor::Server,
             None,
             json!({
+                "zone_id": zone.id,
+                "zone": zone.name,
                 "version": version,
                 "entry_count": entry_count,
                 "size_bytes": size,
@@ -288,11 +459,9 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         ),
     )
     .await?;
-    allowlists::prune(&mut tx, KEEP_VERSIONS).await?;
-    tx.commit().await?;
-    app.poll_cache.forget_version();
-    tracing::info!(version, entry_count, "allow-list built");
-    Ok(Some(version))
+    allowlists::prune(tx, zone.id, KEEP_VERSIONS).await?;
+    tracing::info!(version, entry_count, zone = %zone.name, "allow-list built");
+    Ok(ZoneBuild::New(version))
 }
 
 /// What a door's poll gets.
@@ -301,26 +470,28 @@ pub enum DeviceList {
     List(i64, Vec<u8>),
 }
 
-pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
-    if let Some(latest) = app.poll_cache.version() {
+/// The newest signed list of the door's zone, unless the door holds it.
+pub async fn for_device(app: &App, zone: ZoneId, current: i64) -> AppResult<DeviceList> {
+    if let Some(latest) = app.poll_cache.version(zone) {
         if latest <= current {
             return Ok(DeviceList::NotModified(latest));
         }
     }
     let mut conn = app.db.read().await?;
-    let Some(latest) = allowlists::latest_signed_version(&mut conn).await? else {
+    let Some(latest) = allowlists::latest_signed_version(&mut conn, zone).await? else {
         return Err(AppError::Unavailable(match app.signing.mode {
-            SigningMode::AirGapped => "no signed allow-list has been uploaded yet (air-gapped \
-                                       mode): an admin must sign one offline and upload it"
+            SigningMode::AirGapped => "no signed allow-list has been uploaded yet for this \
+                                       door's zone (air-gapped mode): an admin must sign one \
+                                       offline and upload it"
                 .into(),
             SigningMode::Online => "no allow-list has been built yet".into(),
         }));
     };
-    app.poll_cache.remember_version(latest);
+    app.poll_cache.remember_version(zone, latest);
     if latest <= current {
         return Ok(DeviceList::NotModified(latest));
     }
-    match allowlists::latest_signed(&mut conn).await? {
+    match allowlists::latest_signed(&mut conn, zone).await? {
         Some(StoredList {
             version,
             signed_bytes: Some(bytes),
@@ -330,9 +501,15 @@ pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
     }
 }
 
-pub struct Status {
+pub struct ZoneStatus {
+    pub zone: Zone,
     pub latest: Option<StoredList>,
     pub latest_signed: Option<StoredList>,
+}
+
+pub struct Status {
+    /// Every zone, `main` first.
+    pub zones: Vec<ZoneStatus>,
     pub signer_key_id: Option<u8>,
     pub subkey_expires_at: Option<i64>,
     pub warnings: Vec<String>,
@@ -340,51 +517,78 @@ pub struct Status {
 
 pub async fn status(app: &App) -> AppResult<Status> {
     let mut conn = app.db.read().await?;
-    let latest = allowlists::latest(&mut conn).await?;
-    let latest_signed = allowlists::latest_signed(&mut conn).await?;
+    let mut out = Vec::new();
+    for zone in zones::list(&mut conn).await? {
+        let latest = allowlists::latest(&mut conn, zone.id).await?;
+        let latest_signed = match &latest {
+            Some(l) if l.signed_bytes.is_some() => Some(l.clone()),
+            _ => allowlists::latest_signed(&mut conn, zone.id).await?,
+        };
+        out.push(ZoneStatus {
+            zone,
+            latest,
+            latest_signed,
+        });
+    }
     let now = now_unix();
     let mut warnings = Vec::new();
     warnings.extend(app.signing.subkey_warning(now));
     let signer_key_id = match &app.signing.online {
         Some(o) => Some(o.cert.key_id),
-        None => latest_signed
-            .as_ref()
-            .and_then(|l| l.signed_bytes.as_deref())
-            .and_then(|b| ol02::parse_signed(b).ok())
+        None => out
+            .iter()
+            .filter_map(|z| z.latest_signed.as_ref())
+            .filter_map(|l| l.signed_bytes.as_deref())
+            .find_map(|b| ol02::parse_signed(b).ok())
             .map(|p| p.certificate.key_id),
     };
-    if let Some(s) = &latest_signed {
-        if s.valid_until - now < AIRGAPPED_WARNING_SECS
-            && app.signing.mode == SigningMode::AirGapped
-        {
-            warnings.push(format!(
-                "the signed list doors hold goes stale in {} hours: sign and upload a new one",
-                (s.valid_until - now).max(0) / 3600
-            ));
+    if app.signing.mode == SigningMode::AirGapped {
+        for z in &out {
+            if let Some(s) = &z.latest_signed {
+                if s.valid_until - now < AIRGAPPED_WARNING_SECS {
+                    warnings.push(format!(
+                        "the signed list doors of zone \"{}\" hold goes stale in {} hours: \
+                         sign and upload a new one",
+                        z.zone.name,
+                        (s.valid_until - now).max(0) / 3600
+                    ));
+                }
+            }
         }
     }
     Ok(Status {
-        latest,
-        latest_signed,
+        zones: out,
         signer_key_id,
         subkey_expires_at: app.signing.subkey_expires_at(),
         warnings,
     })
 }
 
-/// Air-gapped: the newest built list, to be signed offline.
-pub async fn unsigned(app: &App) -> AppResult<(i64, Vec<u8>)> {
+async fn existing_zone(conn: &mut AnyConnection, zone: ZoneId) -> AppResult<Zone> {
+    zones::get(conn, zone)
+        .await?
+        .ok_or_else(|| AppError::field("zone_id", "no zone with this id"))
+}
+
+/// Air-gapped: the zone's newest built list, to be signed offline.
+pub async fn unsigned(app: &App, zone: ZoneId) -> AppResult<(i64, Vec<u8>)> {
     let mut conn = app.db.read().await?;
-    let latest = allowlists::latest(&mut conn)
+    existing_zone(&mut conn, zone).await?;
+    let latest = allowlists::latest(&mut conn, zone)
         .await?
         .ok_or_else(|| AppError::Unavailable("no allow-list has been built yet".into()))?;
     Ok((latest.version, latest.unsigned_bytes))
 }
 
 /// Air-gapped: accepts a signed list only if it verifies against the master
-/// key, is the newest built list byte for byte, and is newer than every
-/// version served.
-pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppResult<i64> {
+/// key, is the zone's newest built list byte for byte, and is newer than
+/// every version served to the zone's doors.
+pub async fn upload_signed(
+    app: &App,
+    actor: &Principal,
+    zone: ZoneId,
+    bytes: &[u8],
+) -> AppResult<i64> {
     if app.signing.mode != SigningMode::AirGapped {
         return Err(AppError::Conflict {
             message: "signed lists are uploaded only in air-gapped mode; this server signs itself"
@@ -395,7 +599,8 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     let now = now_unix();
     let mut tx = app.db.begin().await?;
     allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let served = allowlists::latest_signed_version(&mut tx)
+    let zone = existing_zone(&mut tx, zone).await?;
+    let served = allowlists::latest_signed_version(&mut tx, zone.id)
         .await?
         .unwrap_or(0);
     let verified = ol02::verify_list(
@@ -417,16 +622,16 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     let version = i64::try_from(verified.list().version())
         .map_err(|_| AppError::field("version", "is out of range"))?;
     let key_id = verified.certificate().key_id;
-    let latest = allowlists::latest(&mut tx)
+    let latest = allowlists::latest(&mut tx, zone.id)
         .await?
         .ok_or_else(|| AppError::field("version", "no list has been built"))?;
     if latest.version != version {
         return Err(AppError::field(
             "version",
             format!(
-                "version {version} is not the newest built list (version {}); download the \
-                 unsigned list again and sign that",
-                latest.version
+                "version {version} is not the newest built list of zone \"{}\" (version {}); \
+                 download the zone's unsigned list again and sign that",
+                zone.name, latest.version
             ),
         ));
     }
@@ -444,7 +649,8 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
             event::ALLOWLIST_SIGNED,
             Actor::Member(actor.member.id),
             None,
-            json!({ "version": version, "size_bytes": bytes.len(), "signer_key_id": key_id }),
+            json!({ "zone_id": zone.id, "zone": zone.name, "version": version,
+                    "size_bytes": bytes.len(), "signer_key_id": key_id }),
         ),
     )
     .await?;
@@ -453,7 +659,17 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     Ok(version)
 }
 
+/// Which doors an explanation is for.
+#[derive(Clone, Copy, Debug)]
+pub enum ExplainAt {
+    Zone(ZoneId),
+    Device(DeviceId),
+    /// Every zone, `main` first.
+    Everywhere,
+}
+
 pub struct Explanation {
+    pub zone: Zone,
     pub uid: Uid,
     pub at: i64,
     pub list_version: Option<i64>,
@@ -473,56 +689,86 @@ fn door_state(uid: &ol02::Uid, last_shutdown: Option<i64>) -> DoorState {
     }
 }
 
+/// One explanation per zone asked for.
 pub async fn explain(
     app: &App,
     uid: Uid,
     at: i64,
     last_shutdown: Option<i64>,
-) -> AppResult<Explanation> {
+    scope: ExplainAt,
+) -> AppResult<Vec<Explanation>> {
     let door_uid =
         ol02::Uid::new(&uid.to_bytes()).map_err(|_| AppError::field("uid", Uid::MESSAGE))?;
     let state = door_state(&door_uid, last_shutdown);
     let at_u = u64::try_from(at).unwrap_or(0);
     let mut conn = app.db.read().await?;
+    let wanted = match scope {
+        ExplainAt::Zone(z) => Some(existing_zone(&mut conn, z).await?.id),
+        ExplainAt::Device(d) => Some(
+            devices::get(&mut conn, d)
+                .await?
+                .ok_or_else(|| AppError::field("device_id", "no device with this id"))?
+                .zone_id,
+        ),
+        ExplainAt::Everywhere => None,
+    };
     let inputs = load_inputs(&mut conn).await?;
-    let held = allowlists::latest_signed(&mut conn).await?;
+    let mut held = HashMap::new();
+    for z in inputs
+        .zones
+        .iter()
+        .filter(|z| wanted.is_none_or(|w| w == z.id))
+    {
+        held.insert(z.id, allowlists::latest_signed(&mut conn, z.id).await?);
+    }
     drop(conn);
 
-    let (decision, in_list) = match &held {
-        Some(l) => {
-            let list = ol02::List::parse_unsigned(&l.unsigned_bytes)
-                .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
-            let out = ol02::decide(&list, &door_uid, at_u, &state);
-            (Some(out.decision), list.find(&door_uid).is_some())
-        }
-        None => (None, false),
-    };
-
     let validity = validity_secs(app);
-    let c = compile_inputs(&inputs, at, validity);
-    let valid_until = c
-        .next_boundary
-        .map_or(at + validity, |b| b.min(at + validity));
-    let projected_bytes = encode(&builder(&c, &inputs.keypads, 0, at, valid_until))?;
-    let projected = ol02::List::parse_unsigned(&projected_bytes)
-        .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
-    let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;
+    let mut out = Vec::new();
+    for zone in inputs
+        .zones
+        .iter()
+        .filter(|z| wanted.is_none_or(|w| w == z.id))
+    {
+        let held = held.remove(&zone.id).flatten();
+        let (decision, in_list) = match &held {
+            Some(l) => {
+                let list = ol02::List::parse_unsigned(&l.unsigned_bytes)
+                    .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
+                let out = ol02::decide(&list, &door_uid, at_u, &state);
+                (Some(out.decision), list.find(&door_uid).is_some())
+            }
+            None => (None, false),
+        };
+        let scope = ZoneScope::from(zone);
+        let c = compile_inputs(&inputs, scope, at, validity);
+        let keypads = zone_keypads(&inputs, scope, &c);
+        let valid_until = c
+            .next_boundary
+            .map_or(at + validity, |b| b.min(at + validity));
+        let projected_bytes = encode(&builder(&c, &keypads, 0, at, valid_until))?;
+        let projected = ol02::List::parse_unsigned(&projected_bytes)
+            .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
+        let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;
 
-    let key = c.keys.into_iter().find(|k| k.uid == uid);
-    let excluded_because = match &key {
-        Some(k) => k.excluded_because.clone(),
-        None => Some("no active key is registered with this UID".into()),
-    };
-    Ok(Explanation {
-        uid,
-        at,
-        list_version: held.map(|l| l.version),
-        in_list,
-        key,
-        excluded_because,
-        decision,
-        projected_decision,
-    })
+        let key = c.keys.into_iter().find(|k| k.uid == uid);
+        let excluded_because = match &key {
+            Some(k) => k.excluded_because.clone(),
+            None => Some("no active key is registered with this UID".into()),
+        };
+        out.push(Explanation {
+            zone: zone.clone(),
+            uid: uid.clone(),
+            at,
+            list_version: held.map(|l| l.version),
+            in_list,
+            key,
+            excluded_because,
+            decision,
+            projected_decision,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -22,11 +22,17 @@ const CONDITIONAL_MATCH_SLACK_SECS: i64 = 300;
 /// Heartbeat history is kept this long.
 pub const HISTORY_RETENTION_SECS: i64 = 30 * 86_400;
 
-/// The newest version a door can download (the newest signed list), 0 when none.
-pub async fn latest_allowlist_version(conn: &mut AnyConnection) -> AppResult<i64> {
-    Ok(crate::storage::allowlists::latest_signed_version(conn)
-        .await?
-        .unwrap_or(0))
+/// The newest version a door of `zone` can download (the zone's newest
+/// signed list), 0 when none.
+pub async fn latest_allowlist_version(
+    conn: &mut AnyConnection,
+    zone: crate::domain::ZoneId,
+) -> AppResult<i64> {
+    Ok(
+        crate::storage::allowlists::latest_signed_version(conn, zone)
+            .await?
+            .unwrap_or(0),
+    )
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -246,6 +252,7 @@ async fn battery_check(
 pub struct HeartbeatReply {
     pub server_time: i64,
     pub allowlist_version: i64,
+    pub zone_id: crate::domain::ZoneId,
 }
 
 /// Stores the door's current status, a history row at most every 5 minutes,
@@ -270,7 +277,7 @@ pub async fn record_heartbeat(
         Some(p) => battery_check(&mut tx, device, p, "heartbeat", now).await?,
         None => None,
     };
-    let allowlist_version = latest_allowlist_version(&mut tx).await?;
+    let allowlist_version = latest_allowlist_version(&mut tx, device.zone_id).await?;
     tx.commit().await?;
     if let Some(n) = notification {
         app.notifications.send(n);
@@ -278,6 +285,7 @@ pub async fn record_heartbeat(
     Ok(HeartbeatReply {
         server_time: now,
         allowlist_version,
+        zone_id: device.zone_id,
     })
 }
 

@@ -7,6 +7,7 @@
 use super::key::{KeyAccessType, NfcKey, Uid};
 use super::member::{Member, Role};
 use super::rule::{OverrideMode, Rule, RuleParams, Target, TimeWindow, DAY_NAMES};
+use super::zone::{DefaultPresence, ZoneScope};
 use super::{KeyId, MemberId, RuleId};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc,
@@ -142,9 +143,23 @@ impl Compiled {
     }
 }
 
-/// Compiles every key. `horizon` bounds the search for DST changes (the
-/// longest validity a list may get).
+/// Compiles every key for the zone `main` as every database starts it
+/// (default presence `members`).
 pub fn compile(
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    compile_zone(ZoneScope::MAIN, members, keys, rules, now, horizon)
+}
+
+/// Compiles every key for the doors of one zone: only rules whose
+/// `zone_ids` are empty or name the zone apply. `horizon` bounds the search
+/// for DST changes (the longest validity a list may get).
+pub fn compile_zone(
+    zone: ZoneScope,
     members: &[Member],
     keys: &[NfcKey],
     rules: &[Rule],
@@ -156,6 +171,7 @@ pub fn compile(
     // Higher priority first; on a tie the older rule wins.
     ordered.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
     let mut ctx = Ctx {
+        zone,
         now,
         horizon,
         members: by_id,
@@ -185,7 +201,7 @@ pub fn compile(
     }
     let lockdown = ctx.rules.iter().any(|r| {
         matches!(&r.params, RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown)
-            && ctx.in_force(r)
+            && ctx.applies(r)
     });
     let next_boundary = ctx.next_boundary();
     Compiled {
@@ -197,6 +213,7 @@ pub fn compile(
 }
 
 struct Ctx<'a> {
+    zone: ZoneScope,
     now: i64,
     horizon: i64,
     members: HashMap<MemberId, &'a Member>,
@@ -222,6 +239,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// In force and meant for this zone's doors.
+    fn applies(&self, r: &Rule) -> bool {
+        self.in_force(r) && r.applies_in(self.zone.id)
+    }
+
     fn next_dst(&mut self, tz: Tz) -> Option<i64> {
         // At least a week ahead: every weekday's window must be converted
         // with the offset of the current period, even when the list itself
@@ -237,7 +259,12 @@ impl<'a> Ctx<'a> {
         let now = self.now;
         let mut points: Vec<i64> = Vec::new();
         let mut zones: Vec<Tz> = Vec::new();
-        for r in self.rules.iter().filter(|r| r.is_active) {
+        let zone = self.zone.id;
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.is_active && r.applies_in(zone))
+        {
             match &r.params {
                 RuleParams::TimeWindow(w) => zones.push(w.timezone),
                 RuleParams::DateRange(d) => {
@@ -253,7 +280,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 RuleParams::GlobalOverride(o) => points.extend(o.until.map(|t| t.timestamp())),
-                RuleParams::RoleMinimum(_) => {}
+                RuleParams::RoleMinimum(_) | RuleParams::Grant => {}
             }
         }
         for tz in zones {
@@ -273,14 +300,20 @@ impl<'a> Ctx<'a> {
                 rule_id: r.id,
                 name: r.name.clone(),
                 rule_type: r.params.rule_type().as_str(),
-                outcome: if !self.in_force(r) {
+                outcome: if !r.applies_in(self.zone.id) {
+                    Outcome::NotTargeted
+                } else if !self.in_force(r) {
                     Outcome::Inactive
                 } else if member.is_some_and(|m| targets(r, key, m)) {
                     Outcome::Applied
                 } else {
                     Outcome::NotTargeted
                 },
-                note: (r.is_active && !self.in_force(r)).then(|| "override has ended".to_owned()),
+                note: if !r.applies_in(self.zone.id) {
+                    Some("the rule is limited to other zones".to_owned())
+                } else {
+                    (r.is_active && !self.in_force(r)).then(|| "override has ended".to_owned())
+                },
             })
             .collect()
     }
@@ -313,7 +346,7 @@ impl<'a> Ctx<'a> {
             .rules
             .iter()
             .copied()
-            .filter(|r| self.in_force(r) && targets(r, key, member))
+            .filter(|r| self.applies(r) && targets(r, key, member))
             .collect();
         let expires = key.expires_at.map_or(0, |t| t.timestamp());
         let base = CompiledEntry {
@@ -397,11 +430,17 @@ impl<'a> Ctx<'a> {
             return result(Some(emergency_entry()), None, rules);
         }
 
-        // Step 4: presence.
+        // Step 4: presence. In a `granted` zone only admins start present;
+        // a `grant` rule adds presence (a guest needs it besides a dated grant).
         let is_guest = member.role == Role::Guest;
+        let granted_zone = self.zone.default_presence == DefaultPresence::Granted;
+        let starts_present = !is_guest && (!granted_zone || member.role == Role::Admin);
+        let mut zone_grant = false;
         let mut presence: Vec<Presence<'a>> = Vec::new();
         for r in &matching {
             match &r.params {
+                RuleParams::Grant if is_guest => zone_grant = true,
+                RuleParams::Grant => presence.push(Presence::Add(r)),
                 RuleParams::RoleMinimum(min) if member.role < *min => {
                     presence.push(Presence::Remove(r))
                 }
@@ -443,7 +482,7 @@ impl<'a> Ctx<'a> {
         }
         let mut grant: Option<&'a Rule> = None;
         let present = match presence.first() {
-            None => !is_guest,
+            None => starts_present,
             Some(Presence::Remove(r)) => {
                 for p in &presence[1..] {
                     let id = match p {
@@ -489,9 +528,17 @@ impl<'a> Ctx<'a> {
             }
         };
         if !present {
+            let why = if is_guest {
+                "a guest needs a current date range or a sponsor"
+            } else {
+                "the zone admits only admins, emergency keys and keys a grant rule adds"
+            };
+            return result(None, Some(why.into()), rules);
+        }
+        if is_guest && granted_zone && !zone_grant {
             return result(
                 None,
-                Some("a guest needs a current date range or a sponsor".into()),
+                Some("the zone admits a guest only with a grant rule for this zone".into()),
                 rules,
             );
         }

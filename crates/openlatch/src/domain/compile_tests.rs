@@ -54,6 +54,7 @@ fn rule(name: &str, params: RuleParams, priority: i32, targets: Vec<Target>, seq
         priority,
         is_active: true,
         targets,
+        zone_ids: Vec::new(),
         created_at: from_unix(0),
         updated_at: from_unix(0),
         seq,

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod members;
 pub mod monitoring;
 pub mod rules;
+pub mod zones;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -59,6 +60,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(rules::routes())
         .merge(allowlist::routes())
         .merge(keypad::routes())
+        .merge(zones::routes())
 }
 
 pub fn router(app: App) -> Router {
