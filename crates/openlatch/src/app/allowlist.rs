@@ -114,25 +114,34 @@ pub fn zone_keypads(inputs: &Inputs, zone: ZoneScope, c: &Compiled) -> Vec<Keypa
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots in some zone. Call inside the change's
-/// transaction.
-pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
+/// need more than four time slots in one of `zones` (the zones the change
+/// can reach). Call inside the change's transaction.
+pub async fn check_compiles(app: &App, conn: &mut AnyConnection, zones: &Zones) -> AppResult<()> {
     let keys = keys::list_unrevoked(conn).await?;
-    check_keys_compile(app, conn, &keys).await
+    check_keys_compile_in(app, conn, &keys, zones).await
 }
 
 /// [`check_compiles`] for a change that can only affect `keys` (a new key,
-/// a member's new role): those are all that need compiling.
+/// a member's new role): those are all that need compiling, in every zone.
 pub async fn check_keys_compile(
     app: &App,
     conn: &mut AnyConnection,
     keys: &[NfcKey],
 ) -> AppResult<()> {
+    check_keys_compile_in(app, conn, keys, &Zones::All).await
+}
+
+async fn check_keys_compile_in(
+    app: &App,
+    conn: &mut AnyConnection,
+    keys: &[NfcKey],
+    reach: &Zones,
+) -> AppResult<()> {
     let members = members::list(conn, None, None).await?;
     let rules = rules::list(conn).await?;
     let zones = zones::list(conn).await?;
     let now = now_unix();
-    for zone in &zones {
+    for zone in zones.iter().filter(|z| reach.contains(z.id)) {
         let c = compile_zone(
             zone.into(),
             &members,

@@ -115,7 +115,7 @@ pub async fn create(app: &App, actor: &Principal, new: NewRule) -> AppResult<Rul
     };
     check_references(&mut tx, &rule).await?;
     rules::insert(&mut tx, &rule).await?;
-    allowlist::check_compiles(app, &mut tx).await?;
+    allowlist::check_compiles(app, &mut tx, &Zones::of_rule(&rule.zone_ids)).await?;
     audit::insert(
         &mut tx,
         NewEntry::now(
@@ -169,7 +169,9 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
     after.updated_at = now;
     check_references(&mut tx, &after).await?;
     rules::update(&mut tx, &after).await?;
-    allowlist::check_compiles(app, &mut tx).await?;
+    // Only the zones the rule reached before or reaches now can change.
+    let reach = Zones::of_rule(&before.zone_ids).union(&Zones::of_rule(&after.zone_ids));
+    allowlist::check_compiles(app, &mut tx, &reach).await?;
 
     let mut changes = Map::new();
     let mut note = |field: &str, from: Value, to: Value| {
@@ -211,8 +213,6 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
     )
     .await?;
     tx.commit().await?;
-    // Only the zones the rule reached before or reaches now can change.
-    let reach = Zones::of_rule(&before.zone_ids).union(&Zones::of_rule(&after.zone_ids));
     app.zone_lists_changed(reach).await;
     Ok(after)
 }
@@ -225,7 +225,7 @@ pub async fn delete(app: &App, actor: &Principal, id: RuleId) -> AppResult<()> {
     rules::delete(&mut tx, id).await?;
     // Removing a higher-priority window lets lower ones win, which may need
     // more slots.
-    allowlist::check_compiles(app, &mut tx).await?;
+    allowlist::check_compiles(app, &mut tx, &Zones::of_rule(&rule.zone_ids)).await?;
     audit::insert(
         &mut tx,
         NewEntry::now(

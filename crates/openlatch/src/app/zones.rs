@@ -101,7 +101,7 @@ pub async fn update(app: &App, actor: &Principal, id: ZoneId, patch: ZonePatch) 
     }
     if after.default_presence != before.default_presence {
         // Who is present changes: the slot limit must still hold there.
-        allowlist::check_compiles(app, &mut tx).await?;
+        allowlist::check_compiles(app, &mut tx, &Zones::one(id)).await?;
     }
     let mut changes = Map::new();
     let (b, a) = (view(&before), view(&after));
