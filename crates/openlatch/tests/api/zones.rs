@@ -765,3 +765,43 @@ async fn two_instances_build_zone_lists_without_duplicate_versions() {
         assert_eq!(*entries, 6, "zone {zone}: one key per 3 requests");
     }
 }
+
+/// A keypad code opens only rooms its holder may enter: a `granted` zone
+/// carries the codes of guarantors with an entry there, `main` all of them.
+#[tokio::test]
+async fn a_granted_zones_list_carries_only_its_guarantors_keypad_codes() {
+    let app = spawn_app().await;
+    let t = &app.admin_token;
+    let workshop = zone(&app, "workshop", "granted").await;
+    let (_, shop) = door_in(&app, "shop", &workshop).await;
+    let (_, front) = app.device("front").await;
+    let (kim, _) = app.member_with_role("kim", "keyholder").await;
+    let (kai, _) = app.member_with_role("kai", "keyholder").await;
+    app.key_for(&kim, "0A100001").await;
+    app.key_for(&kai, "0A100002").await;
+    let mut ids = Vec::new();
+    for m in [&kim, &kai] {
+        let r = app.post(&format!("/members/{m}/totp"), t, json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        ids.push(u16::try_from(r.body["keypad_id"].as_u64().expect("id")).expect("u16"));
+    }
+    rule(
+        &app,
+        json!({"name": "kim in the shop", "rule_type": "grant", "parameters": {},
+               "targets": [{"target_type": "member", "target_value": kim}],
+               "zone_ids": [workshop]}),
+    )
+    .await;
+    let master = master_key(&app).await;
+    let keypads = |bytes: Vec<u8>| {
+        let v = ol02::verify_list(&bytes, &master, now(), 0).expect("verifies");
+        let list = v.list();
+        (
+            list.header().keypad_count,
+            list.keypad(ids[0]).is_some(),
+            list.keypad(ids[1]).is_some(),
+        )
+    };
+    assert_eq!(keypads(poll(&app, &front, 0).await.2), (2, true, true));
+    assert_eq!(keypads(poll(&app, &shop, 0).await.2), (1, true, false));
+}
