@@ -44,6 +44,7 @@ pub fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -63,6 +64,8 @@ pub fn main() -> ExitCode {
             Cmd::Status { config } => status(&Config::load(&config)?),
         }
     });
+    // The stdin reader sits in a blocking read that never returns by itself.
+    rt.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

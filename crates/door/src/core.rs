@@ -69,6 +69,8 @@ pub struct Step {
     pub urgent: bool,
     pub action: Action,
     pub signal: Option<Signal>,
+    /// How long the decision took (set by the daemon for taps, for the log).
+    pub decided_in: Option<std::time::Duration>,
 }
 
 /// Why the door waits for a keypad code.
@@ -212,6 +214,7 @@ impl Core {
                 urgent: false,
                 action: Action::Nothing,
                 signal: Some(Signal::Denied),
+                decided_in: None,
             };
         };
         let out = decide(&list, &uid, now, &self.door);
@@ -241,6 +244,7 @@ impl Core {
             urgent,
             action: Action::Nothing,
             signal: Some(Signal::Denied),
+            decided_in: None,
         };
         match d {
             Decision::Granted | Decision::GrantedGrace | Decision::GrantedEmergency => {
@@ -315,6 +319,7 @@ impl Core {
             urgent: false,
             action: Action::Nothing,
             signal: Some(Signal::Denied),
+            decided_in: None,
         };
         match answer {
             // The server audited approved, denied and timeout itself.
@@ -354,6 +359,7 @@ impl Core {
             urgent: false,
             action: Action::Nothing,
             signal: None,
+            decided_in: None,
         };
         let Some(esc) = self.escalation.filter(|e| now < e.until) else {
             self.escalation = None;
@@ -372,7 +378,7 @@ impl Core {
                     "escalation": esc.reason.as_str(),
                 });
                 if let KeypadMethod::Hotp { index } = m.method {
-                    details["hotp_index"] = json!(index);
+                    details["index"] = json!(index);
                 }
                 step.label = "KEYPAD_UNLOCK";
                 step.events
@@ -423,6 +429,7 @@ impl Core {
             urgent: false,
             action: Action::Nothing,
             signal: Some(Signal::Denied),
+            decided_in: None,
         })
     }
 
@@ -447,6 +454,7 @@ impl Core {
             urgent: error.is_some(),
             action: Action::Nothing,
             signal: error.map(|_| Signal::LockFailed),
+            decided_in: None,
         }
     }
 }

@@ -187,7 +187,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                             continue;
                         }
                         core.door.set_door_unlocked(relock_at.is_some());
-                        let step = core.tap(uid, now, shared.online.load(Ordering::Relaxed));
+                        let started = Instant::now();
+                        let mut step = core.tap(uid, now, shared.online.load(Ordering::Relaxed));
+                        step.decided_in = Some(started.elapsed());
                         if step.action == Action::Unlock && countdown.take().is_some() {
                             tracing::info!("shutdown countdown cancelled by a granted tap");
                             indicator.show(indicator::SHUTDOWN_CANCELLED);
@@ -326,11 +328,21 @@ async fn act(
     unlock_for: Duration,
     core: &mut Core,
 ) {
+    let t = Instant::now();
     shared.record(&step.events);
+    let recorded_in = t.elapsed();
     if !step.label.is_empty() && step.label != "KEYPAD_IGNORED" {
-        match &step.uid {
-            Some(u) => tracing::info!("decision {} uid={}", step.label, short_uid(u)),
-            None => tracing::info!("decision {}", step.label),
+        match (&step.uid, step.decided_in) {
+            // Decision time, then the durable write that precedes the lock.
+            (Some(u), Some(d)) => tracing::info!(
+                "decision {} uid={} decide_us={} record_us={}",
+                step.label,
+                short_uid(u),
+                d.as_micros(),
+                recorded_in.as_micros()
+            ),
+            (Some(u), None) => tracing::info!("decision {} uid={}", step.label, short_uid(u)),
+            (None, _) => tracing::info!("decision {}", step.label),
         }
     } else if step.label == "KEYPAD_IGNORED" {
         tracing::info!("keypad input ignored: no escalation is waiting");
