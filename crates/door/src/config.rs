@@ -273,6 +273,10 @@ impl Config {
             }
         }
         if let Some(b) = &self.button {
+            if matches!(b.input, ButtonInput::Stdin) && !matches!(self.reader, ReaderConfig::Stdin)
+            {
+                bail!("button.kind: \"stdin\" needs reader.kind = \"stdin\"");
+            }
             if b.countdown_seconds == 0 || b.beep_every_seconds == 0 {
                 bail!("button.countdown_seconds, button.beep_every_seconds: must be at least 1");
             }
