@@ -350,6 +350,7 @@ mod gpio_button {
 #[cfg(feature = "pcsc")]
 mod pcsc_reader {
     use std::ffi::CString;
+    use std::time::Duration;
 
     use anyhow::{anyhow, Context};
     use async_trait::async_trait;
@@ -385,9 +386,15 @@ mod pcsc_reader {
             })
             .ok_or_else(|| anyhow!("reader: no PC/SC reader matches {name:?}"))?;
         let mut last: Option<Uid> = None;
+        let mut states = [pcsc::ReaderState::new(reader.clone(), pcsc::State::UNAWARE)];
         loop {
-            let mut states = [pcsc::ReaderState::new(reader.clone(), pcsc::State::UNAWARE)];
-            ctx.get_status_change(None, &mut states)?;
+            // Blocks until a card comes or goes (re-checked every minute).
+            match ctx.get_status_change(Some(Duration::from_secs(60)), &mut states) {
+                Ok(()) => {}
+                Err(pcsc::Error::Timeout) => continue,
+                Err(e) => return Err(anyhow!("reader: PC/SC: {e}")),
+            }
+            states[0].sync_current_state();
             if !states[0].event_state().contains(pcsc::State::PRESENT) {
                 last = None;
                 continue;
