@@ -238,6 +238,10 @@ impl Config {
         let cfg: Config = toml::from_str(&text)
             .with_context(|| format!("configuration {} is invalid", path.display()))?;
         cfg.check()?;
+        warn_if_readable_by_others(path, cfg.token.is_some());
+        if let Some(f) = &cfg.token_file {
+            warn_if_readable_by_others(f, true);
+        }
         Ok(cfg)
     }
 
@@ -314,6 +318,19 @@ impl Config {
     /// The server URL without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.server_url.trim_end_matches('/')
+    }
+}
+
+/// The token opens the door's Device API: it must not be world-readable.
+fn warn_if_readable_by_others(path: &Path, holds_token: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if holds_token && meta.permissions().mode() & 0o004 != 0 {
+            tracing::warn!(
+                "{} holds the door token and is readable by every user: chmod o-r it",
+                path.display()
+            );
+        }
     }
 }
 
