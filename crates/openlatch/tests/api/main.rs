@@ -14,3 +14,4 @@ mod keys;
 mod members;
 mod monitoring;
 mod rules;
+mod service;
