@@ -8,6 +8,7 @@ mod allowlist;
 mod approvals;
 mod audit;
 mod auth;
+mod backup;
 mod device_api;
 mod health;
 mod keys;
