@@ -9,7 +9,7 @@ use super::{migrate, Backend, StorageError};
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::AnyConnection;
-use sqlx::{Any, Connection, QueryBuilder, Row, TypeInfo, ValueRef};
+use sqlx::{Any, Connection, Row, TypeInfo, ValueRef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -197,48 +197,44 @@ struct Column {
     pg_type: String,
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
 /// Binds `value` as the PostgreSQL column's type, or says why it cannot.
-fn bind(
-    b: &mut sqlx::query_builder::Separated<'_, '_, Any, &'static str>,
-    table: &str,
-    column: &Column,
-    value: Value,
-) -> Result<()> {
+fn bind<'q>(q: AnyQuery<'q>, table: &str, column: &Column, value: Value) -> Result<AnyQuery<'q>> {
     let mismatch = |what: &str| {
         TransferError::Schema(format!(
             "{table}.{}: a {what} value cannot go into a PostgreSQL {} column",
             column.name, column.pg_type
         ))
     };
-    match (column.pg_type.as_str(), value) {
-        ("bigint", Value::Null) => b.push_bind(None::<i64>),
-        ("bigint", Value::Integer(v)) => b.push_bind(v),
-        ("integer", Value::Null) => b.push_bind(None::<i32>),
+    Ok(match (column.pg_type.as_str(), value) {
+        ("bigint", Value::Null) => q.bind(None::<i64>),
+        ("bigint", Value::Integer(v)) => q.bind(v),
+        ("integer", Value::Null) => q.bind(None::<i32>),
         ("integer", Value::Integer(v)) => {
-            b.push_bind(i32::try_from(v).map_err(|_| mismatch("too large integer"))?)
+            q.bind(i32::try_from(v).map_err(|_| mismatch("too large integer"))?)
         }
-        ("smallint", Value::Null) => b.push_bind(None::<i16>),
+        ("smallint", Value::Null) => q.bind(None::<i16>),
         ("smallint", Value::Integer(v)) => {
-            b.push_bind(i16::try_from(v).map_err(|_| mismatch("too large integer"))?)
+            q.bind(i16::try_from(v).map_err(|_| mismatch("too large integer"))?)
         }
-        ("boolean", Value::Null) => b.push_bind(None::<bool>),
-        ("boolean", Value::Integer(v)) => b.push_bind(v != 0),
-        ("double precision" | "real", Value::Null) => b.push_bind(None::<f64>),
-        ("double precision" | "real", Value::Real(v)) => b.push_bind(v),
+        ("boolean", Value::Null) => q.bind(None::<bool>),
+        ("boolean", Value::Integer(v)) => q.bind(v != 0),
+        ("double precision" | "real", Value::Null) => q.bind(None::<f64>),
+        ("double precision" | "real", Value::Real(v)) => q.bind(v),
         #[allow(clippy::cast_precision_loss)] // a whole number stored in a REAL column
-        ("double precision" | "real", Value::Integer(v)) => b.push_bind(v as f64),
-        ("text" | "character varying", Value::Null) => b.push_bind(None::<String>),
-        ("text" | "character varying", Value::Text(v)) => b.push_bind(v),
-        ("bytea", Value::Null) => b.push_bind(None::<Vec<u8>>),
-        ("bytea", Value::Blob(v)) => b.push_bind(v),
-        ("bytea", Value::Text(v)) => b.push_bind(v.into_bytes()),
+        ("double precision" | "real", Value::Integer(v)) => q.bind(v as f64),
+        ("text" | "character varying", Value::Null) => q.bind(None::<String>),
+        ("text" | "character varying", Value::Text(v)) => q.bind(v),
+        ("bytea", Value::Null) => q.bind(None::<Vec<u8>>),
+        ("bytea", Value::Blob(v)) => q.bind(v),
+        ("bytea", Value::Text(v)) => q.bind(v.into_bytes()),
         (_, Value::Null) => return Err(mismatch("NULL")),
         (_, Value::Integer(_)) => return Err(mismatch("INTEGER")),
         (_, Value::Real(_)) => return Err(mismatch("REAL")),
         (_, Value::Text(_)) => return Err(mismatch("TEXT")),
         (_, Value::Blob(_)) => return Err(mismatch("BLOB")),
-    };
-    Ok(())
+    })
 }
 
 /// PostgreSQL allows 65 535 parameters per statement.
@@ -424,19 +420,23 @@ async fn insert_batch(
     cols: &[Column],
     batch: Vec<Vec<Value>>,
 ) -> Result<()> {
-    let mut qb: QueryBuilder<Any> =
-        QueryBuilder::new(format!("INSERT INTO {} ({names}) ", quote(table)));
-    let mut failure = None;
-    qb.push_values(batch, |mut b, row| {
-        for (column, value) in cols.iter().zip(row) {
-            if let Err(e) = bind(&mut b, table, column, value) {
-                failure.get_or_insert(e);
-            }
+    // `$n` placeholders written out: sqlx's query builder writes `?` for `Any`.
+    let mut sql = format!("INSERT INTO {} ({names}) VALUES ", quote(table));
+    let mut n = 0;
+    for (i, _) in batch.iter().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for c in 0..cols.len() {
+            n += 1;
+            sql.push_str(&format!("{}${n}", if c == 0 { "" } else { ", " }));
         }
-    });
-    if let Some(e) = failure {
-        return Err(e);
+        sql.push(')');
     }
-    qb.build().execute(tx).await?;
+    let mut query = sqlx::query(&sql);
+    for row in batch {
+        for (column, value) in cols.iter().zip(row) {
+            query = bind(query, table, column, value)?;
+        }
+    }
+    query.execute(tx).await?;
     Ok(())
 }

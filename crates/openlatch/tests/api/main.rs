@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod backup;
+mod db_copy;
 mod device_api;
 mod health;
 mod keys;
