@@ -17,3 +17,4 @@ mod members;
 mod monitoring;
 mod rules;
 mod service;
+mod upgrade;
