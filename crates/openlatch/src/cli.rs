@@ -60,6 +60,10 @@ pub enum Command {
         /// database and the archived files.
         #[arg(long)]
         force: bool,
+        /// Move allow-list versions forward by this much, past any list the
+        /// lost server built after the backup (doors never go back).
+        #[arg(long, value_name = "N", default_value_t = crate::ops::backup::DEFAULT_VERSION_GAP)]
+        version_gap: i64,
     },
     /// Database operations.
     Db {

@@ -76,9 +76,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             data_dir,
             force,
+            version_gap,
         } => {
             telemetry::init(openlatch::config::LogFormat::Text);
-            let report = ops::backup::restore(&file, &data_dir, force).await?;
+            let report = ops::backup::restore(&file, &data_dir, force, version_gap).await?;
             println!(
                 "restored {} (openlatch {}, {}) into {}",
                 file.display(),

@@ -207,15 +207,25 @@ pub struct RestoreReport {
     pub manifest: Manifest,
 }
 
+/// How far a restore moves the allow-list version counter by default.
+pub const DEFAULT_VERSION_GAP: i64 = 10_000;
+
 /// Unpacks `archive` into `data_dir`. A directory with anything in it is
 /// refused unless `force`, which replaces the database (and its WAL) and the
 /// archived files but leaves other files alone. Everything is unpacked and
 /// checked in a work directory first, so a damaged archive changes nothing.
+///
+/// The allow-list version counter moves forward by `version_gap`: doors may
+/// hold lists the lost server built after the backup, and a door never
+/// takes a version it has passed, so the restored server's next list must
+/// be newer than any of those.
 pub async fn restore(
     archive: &Path,
     data_dir: &Path,
     force: bool,
+    version_gap: i64,
 ) -> anyhow::Result<RestoreReport> {
+    ensure!(version_gap >= 0, "--version-gap must not be negative");
     if data_dir.exists() {
         let mut entries = fs::read_dir(data_dir)
             .with_context(|| format!("reading {}", data_dir.display()))?
@@ -283,6 +293,12 @@ pub async fn restore(
             staging.path().join(DATA_PREFIX).join(rel).is_file(),
             "the archive lists {rel} but holds no such file"
         );
+    }
+
+    if manifest.database.is_some() && version_gap > 0 {
+        transfer::advance_sqlite_counter(&snapshot, "allowlist_version", version_gap)
+            .await
+            .context("moving the allow-list version forward")?;
     }
 
     // Nothing can fail any more but the moves themselves.

@@ -65,6 +65,22 @@ pub async fn snapshot_sqlite(url: &str, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Moves a counter of a SQLite file forward (a restored database's
+/// allow-list versions skip past what the lost server may have issued).
+pub async fn advance_sqlite_counter(path: &Path, name: &str, by: i64) -> Result<()> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    sqlx::query("UPDATE counters SET value = value + $1 WHERE name = $2")
+        .bind(by)
+        .bind(name)
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
 /// What a database holds: its schema version and the rows of each table.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {

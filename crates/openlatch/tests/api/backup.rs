@@ -291,10 +291,20 @@ async fn a_backup_under_write_load_restores_everything_and_old_doors_accept_the_
     );
     let lists = count(&restored, "SELECT MAX(version) FROM allowlists").await;
     assert!(lists as u64 >= held, "list versions came back");
+    let counter = count(
+        &restored,
+        "SELECT value FROM counters WHERE name = 'allowlist_version'",
+    )
+    .await;
+    assert!(
+        counter >= lists + 10_000,
+        "the next version skips past lists the lost server may have issued: {counter}"
+    );
 
     // The door provisioned before the backup takes the restored server's lists.
     restored.key_for(&alice, "11223344").await;
-    door_accepts_next_list(&restored, &door, &master, held, "11223344").await;
+    let next = door_accepts_next_list(&restored, &door, &master, held, "11223344").await;
+    assert!(next as i64 > counter);
 }
 
 #[tokio::test]
