@@ -4,7 +4,7 @@
 //!
 //! Archive layout: `manifest.json` (format, version, schema version, row
 //! counts per table, the files), `openlatch.db`, and `data/<path>` for each
-//! data-directory file. Archives, restored files and directories are
+//! data-directory file (except earlier backups: `backups/`, `*.tar.gz`). Archives, restored files and directories are
 //! private to the owner (0600 / 0700): they hold private keys.
 
 use super::{configured_database, existing_sqlite_file, DATABASE_FILE};
@@ -189,6 +189,9 @@ fn data_files(dir: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             }
             let kind = entry.file_type()?;
             let rel_path = rel.join(entry.file_name());
+            if is_backup_archive(&rel_path) {
+                continue;
+            }
             if kind.is_dir() {
                 pending.push(rel_path);
             } else if kind.is_file() {
@@ -201,6 +204,18 @@ fn data_files(dir: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     found.sort();
     Ok(found)
 }
+
+/// Earlier backups kept in the data directory (`backups/`, `*.tar.gz`)
+/// stay out of the next one, which would otherwise hold them all.
+fn is_backup_archive(rel: &Path) -> bool {
+    rel == Path::new(BACKUPS_DIR)
+        || rel
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".tar.gz"))
+}
+
+/// Where backups may be kept inside the data directory.
+pub const BACKUPS_DIR: &str = "backups";
 
 pub struct RestoreReport {
     pub data_dir: PathBuf,

@@ -173,6 +173,10 @@ async fn a_backup_under_write_load_restores_everything_and_old_doors_accept_the_
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let before_backup = done.load(Ordering::SeqCst);
+    // Earlier backups kept in the data directory stay out of the next one.
+    std::fs::create_dir_all(data_dir.join("backups")).expect("mkdir");
+    std::fs::write(data_dir.join("backups/old.tar.gz"), b"old backup").expect("write");
+    std::fs::write(data_dir.join("yesterday.tar.gz"), b"old backup").expect("write");
     let backups = tempfile::tempdir().expect("tempdir");
     let archive = backups.path().join("openlatch.tar.gz");
     let out = {
@@ -220,6 +224,8 @@ async fn a_backup_under_write_load_restores_everything_and_old_doors_accept_the_
     assert_eq!(mode(&restored_dir.join("openlatch.db")), 0o600);
     assert_eq!(mode(&restored_dir.join("keys")), 0o700);
     assert_eq!(mode(&restored_dir.join("keys/master.key")), 0o600);
+    assert!(!restored_dir.join("backups").exists());
+    assert!(!restored_dir.join("yesterday.tar.gz").exists());
     assert_eq!(
         std::fs::read(restored_dir.join("keys/master.key")).expect("restored key"),
         master_file,
