@@ -437,7 +437,11 @@ async fn insert_batch(
     batch: Vec<Vec<Value>>,
 ) -> Result<()> {
     // `$n` placeholders written out: sqlx's query builder writes `?` for `Any`.
-    let mut sql = format!("INSERT INTO {} ({names}) VALUES ", quote(table));
+    // OVERRIDING SYSTEM VALUE keeps the ids of identity columns as copied.
+    let mut sql = format!(
+        "INSERT INTO {} ({names}) OVERRIDING SYSTEM VALUE VALUES ",
+        quote(table)
+    );
     let mut n = 0;
     for (i, _) in batch.iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ", (" });
