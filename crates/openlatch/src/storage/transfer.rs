@@ -7,9 +7,10 @@
 
 use super::{migrate, Backend, StorageError};
 use futures_util::TryStreamExt;
+use sqlx::any::AnyConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Row, TypeInfo, ValueRef};
+use sqlx::{Any, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -42,11 +43,13 @@ impl From<sqlx::Error> for TransferError {
 type Result<T, E = TransferError> = std::result::Result<T, E>;
 
 /// Options for an existing SQLite file: never create one by accident.
+/// Whole-database statements are slow by nature: no slow-statement warnings.
 pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(url)
         .map_err(StorageError::Query)?
         .create_if_missing(false)
-        .busy_timeout(Duration::from_secs(5)))
+        .busy_timeout(Duration::from_secs(5))
+        .disable_statement_logging())
 }
 
 /// Writes a consistent copy of the database at `url` to `dest`, which must
@@ -92,7 +95,8 @@ pub struct Summary {
 pub async fn inspect_sqlite(path: &Path) -> Result<Summary> {
     let options = SqliteConnectOptions::new()
         .filename(path)
-        .create_if_missing(false);
+        .create_if_missing(false)
+        .disable_statement_logging();
     let mut conn = SqliteConnection::connect_with(&options).await?;
     let verdict: String = sqlx::query("PRAGMA integrity_check")
         .fetch_one(&mut conn)
@@ -271,7 +275,12 @@ pub async fn copy_sqlite_to_postgres(source_url: &str, target_url: &str) -> Resu
     }
     sqlx::any::install_default_drivers();
     let mut source = SqliteConnection::connect_with(&sqlite_options(source_url)?).await?;
-    let mut target = AnyConnection::connect(target_url).await?;
+    let mut target = AnyConnection::connect_with(
+        &AnyConnectOptions::from_str(target_url)
+            .map_err(StorageError::Query)?
+            .disable_statement_logging(),
+    )
+    .await?;
 
     let existing = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(table_name::text) AS example FROM information_schema.tables \
