@@ -20,6 +20,7 @@ pub mod rules;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;
+pub mod transfer;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
