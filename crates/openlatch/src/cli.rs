@@ -1,4 +1,5 @@
-//! The command line: `serve`, `admin create`, and the key tool.
+//! The command line: `serve`, `admin create`, the key tool, and the
+//! operator's `backup`, `restore` and `db copy`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -40,6 +41,55 @@ pub enum Command {
     Allowlist {
         #[command(subcommand)]
         command: openlatch_keytool::AllowlistCommand,
+    },
+    /// Write the database (a consistent copy, also while the server runs)
+    /// and the data directory's key files into one private .tar.gz.
+    Backup {
+        /// The archive to write (replaced atomically if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only the data directory's files: for PostgreSQL, whose database
+        /// is backed up with pg_dump.
+        #[arg(long)]
+        keys_only: bool,
+    },
+    /// Unpack a backup into a data directory (stop the server first).
+    Restore {
+        /// The archive `openlatch backup` wrote.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Where to put the database and the key files.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Restore into a directory that is not empty, replacing its
+        /// database and the archived files.
+        #[arg(long)]
+        force: bool,
+        /// Move allow-list versions forward by this much, past any list the
+        /// lost server built after the backup (doors never go back).
+        #[arg(long, value_name = "N", default_value_t = crate::ops::backup::DEFAULT_VERSION_GAP)]
+        version_gap: i64,
+    },
+    /// Database operations.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Copy every table of the SQLite database into an empty PostgreSQL
+    /// database, in one transaction, with the row counts checked.
+    Copy {
+        /// The target, e.g. postgres://openlatch@localhost/openlatch.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "OPENLATCH_COPY_TO",
+            hide_env_values = true
+        )]
+        to: String,
     },
 }
 

@@ -84,6 +84,10 @@ pub struct Config {
     pub monitoring_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub db_max_connections: u32,
+    /// PEM certificate chain for HTTPS without a proxy; re-read on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key belonging to `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -106,6 +110,8 @@ impl Default for Config {
             monitoring_token: None,
             log_format: LogFormat::Text,
             db_max_connections: 10,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -206,6 +212,12 @@ impl Config {
         if let Some(v) = env("OPENLATCH_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parsed("OPENLATCH_DB_MAX_CONNECTIONS", v)?;
         }
+        if let Some(v) = env("OPENLATCH_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("OPENLATCH_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 
@@ -223,6 +235,12 @@ impl Config {
         if !(1..=365).contains(&self.allowlist_validity_days) {
             return Err(ConfigError::Invalid(
                 "allowlist_validity_days must be between 1 and 365".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert (OPENLATCH_TLS_CERT) and tls_key (OPENLATCH_TLS_KEY) must be set together"
+                    .into(),
             ));
         }
         if self.db_max_connections == 0 {
@@ -282,6 +300,21 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").expect("write");
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Config::load(None, env(&[("OPENLATCH_TLS_CERT", "/etc/cert.pem")])).unwrap_err();
+        assert!(err.to_string().contains("OPENLATCH_TLS_KEY"), "{err}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_TLS_CERT", "/etc/cert.pem"),
+                ("OPENLATCH_TLS_KEY", "/etc/key.pem"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.tls_key, Some(PathBuf::from("/etc/key.pem")));
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod ops;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

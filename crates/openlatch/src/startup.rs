@@ -4,11 +4,14 @@ use crate::app::{allowlist, approvals, bootstrap, device_api, password::Password
 use crate::config::Config;
 use crate::http;
 use crate::storage::{now_unix, sessions, Backend, Db};
+use crate::tls::{Certificates, TlsListener};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::Router;
 use secrecy::ExposeSecret;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -74,11 +77,19 @@ async fn start_approval_listener(app: &App) -> anyhow::Result<Option<tokio::task
 /// How long a graceful stop waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Plain HTTP, or HTTPS with certificates that SIGHUP re-reads.
+enum Bound {
+    Plain(TcpListener),
+    Tls(TlsListener, Arc<Certificates>),
+}
+
 pub struct Application {
-    listener: TcpListener,
+    listener: Bound,
+    local_addr: SocketAddr,
     router: Router,
     app: App,
     approval_listener: Option<tokio::task::JoinHandle<()>>,
+    reload_signal: ReloadSignal,
 }
 
 impl Application {
@@ -91,21 +102,44 @@ impl Application {
         allowlist::rebuild(&app)
             .await
             .map_err(|e| anyhow::anyhow!("building the allow-list: {e}"))?;
-        let listener = TcpListener::bind(listen)
+        // Certificates are checked before the port is taken, so a bad file
+        // stops the start with its path named.
+        let certificates = match (&app.config.tls_cert, &app.config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            _ => None,
+        };
+        let tcp = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
+        let local_addr = tcp.local_addr()?;
+        let listener = match certificates {
+            Some(certs) => {
+                tracing::info!(cert = %certs.cert_path().display(), "serving HTTPS");
+                Bound::Tls(TlsListener::new(tcp, certs.server_config()?)?, certs)
+            }
+            None => Bound::Plain(tcp),
+        };
+        // Taken now: without a handler, SIGHUP would end the process.
+        let reload_signal = ReloadSignal::install()?;
         let router = http::router(app.clone());
         let approval_listener = start_approval_listener(&app).await?;
         Ok(Self {
             listener,
+            local_addr,
             router,
             app,
             approval_listener,
+            reload_signal,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
+    }
+
+    /// Whether the server speaks HTTPS itself.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.listener, Bound::Tls(..))
     }
 
     pub fn app(&self) -> &App {
@@ -128,12 +162,28 @@ impl Application {
             hub.close();
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown);
+        let make_service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let (serve, reloader): (ServeFuture, _) = match self.listener {
+            Bound::Plain(listener) => (
+                Box::pin(
+                    axum::serve(listener, make_service)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                ),
+                tokio::spawn(self.reload_signal.serve(None)),
+            ),
+            // `tap_io` only lends the connection's peer address to ConnectInfo.
+            Bound::Tls(listener, certs) => (
+                Box::pin(
+                    axum::serve(listener.tap_io(|_| {}), make_service)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                ),
+                tokio::spawn(self.reload_signal.serve(Some(certs))),
+            ),
+        };
         // In-flight requests get a grace period; a connection that never
         // sends a request (a client that vanished mid-handshake) would
         // otherwise hold the stop forever.
@@ -156,12 +206,53 @@ impl Application {
         };
         housekeeping.abort();
         list_refresh.abort();
+        reloader.abort();
         if let Some(l) = self.approval_listener {
             l.abort();
         }
         self.app.db.close().await;
         result
     }
+}
+
+type ServeFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// SIGHUP (`systemctl reload`): re-read the TLS certificate and key.
+struct ReloadSignal {
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl ReloadSignal {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            hangup: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("listening for SIGHUP")?,
+        })
+    }
+
+    #[cfg(unix)]
+    async fn serve(mut self, certificates: Option<Arc<Certificates>>) {
+        while self.hangup.recv().await.is_some() {
+            match &certificates {
+                None => tracing::info!("SIGHUP: nothing to reload (TLS is not configured)"),
+                Some(certs) => match certs.reload() {
+                    Ok(()) => tracing::info!(
+                        cert = %certs.cert_path().display(),
+                        "SIGHUP: TLS certificate and key reloaded"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "SIGHUP: reloading the TLS certificate failed; the previous one stays in use"
+                    ),
+                },
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn serve(self, _certificates: Option<Arc<Certificates>>) {}
 }
 
 /// Periodic clean-up that no request should wait for.

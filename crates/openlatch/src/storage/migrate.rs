@@ -111,3 +111,14 @@ pub async fn stamp_future_version(db: &Db) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// The schema version this binary migrates to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every pending migration on `conn`, which may be inside a
+/// transaction (`db copy` creates the schema and the rows in one).
+pub async fn apply_all(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    apply_pending(conn, backend).await
+}

@@ -20,6 +20,7 @@ pub mod rules;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;
+pub mod transfer;
 pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
