@@ -12,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod notifications;
 pub mod rules;
 
 use crate::app::{App, AppError};
@@ -57,6 +58,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(health::routes())
         .merge(rules::routes())
         .merge(allowlist::routes())
+        .merge(notifications::routes())
 }
 
 pub fn router(app: App) -> Router {

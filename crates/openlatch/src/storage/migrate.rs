@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_allowlist"),
     migration!(3, "0003_devices"),
+    migration!(7, "0007_notifications"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.
