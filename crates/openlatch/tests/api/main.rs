@@ -13,4 +13,5 @@ mod health;
 mod keys;
 mod members;
 mod monitoring;
+mod notifications;
 mod rules;

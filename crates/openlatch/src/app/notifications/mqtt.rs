@@ -329,6 +329,20 @@ pub fn discovery_messages(config: &Config, door: &Device) -> Vec<Value> {
     ]
 }
 
+/// Empty retained configs: Home Assistant removes the deleted door.
+pub fn forget_messages(config: &Config, door: &Device) -> Vec<Value> {
+    discovery_messages(config, door)
+        .into_iter()
+        .map(|m| {
+            msg(
+                m["topic"].as_str().unwrap_or_default().to_owned(),
+                Value::String(String::new()),
+                true,
+            )
+        })
+        .collect()
+}
+
 /// After a (re)connect: discovery and the current state of every door, and
 /// messages that waited for the broker are due at once.
 pub async fn announce_doors(app: &App) -> AppResult<()> {

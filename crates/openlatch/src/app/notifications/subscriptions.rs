@@ -91,6 +91,7 @@ fn check_settings(
     channel: &str,
     raw: &Value,
     keep_secret: Option<&str>,
+    allow_private: bool,
 ) -> Option<Value> {
     let Some(obj) = raw.as_object() else {
         v.fail("settings", "must be an object");
@@ -118,6 +119,17 @@ fn check_settings(
                 }
                 Some(u) => v.field("settings.url", super::webhook::parse_url(u)),
             };
+            let literal = match url.as_ref().and_then(|u| u.host()) {
+                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            };
+            if !allow_private && literal.is_some_and(super::webhook::is_internal) {
+                v.fail(
+                    "settings.url",
+                    "is an internal address; the server setting notify_allow_private_targets allows it",
+                );
+            }
             let format = match obj.get("format") {
                 None => Some(WebhookFormat::OpenLatch),
                 Some(f) => v.field(
@@ -222,7 +234,8 @@ pub async fn create(
             "must be webhook or email (MQTT is configured for the whole server)",
         );
     }
-    let settings = check_settings(&mut v, &new.channel, &new.settings, None);
+    let allow_private = app.config.notify_allow_private_targets;
+    let settings = check_settings(&mut v, &new.channel, &new.settings, None, allow_private);
     let events = check_events(&mut v, &new.events);
     let (true, Some(settings), Some(events)) = (v.is_ok(), settings, events) else {
         return Err(AppError::Validation(v.into_errors()));
@@ -264,7 +277,14 @@ pub async fn update(
     let mut v = Validation::default();
     if let Some(s) = &patch.settings {
         let stored: Value = serde_json::from_str(&row.settings).unwrap_or(Value::Null);
-        if let Some(s) = check_settings(&mut v, &row.channel, s, stored["secret"].as_str()) {
+        let allow_private = app.config.notify_allow_private_targets;
+        if let Some(s) = check_settings(
+            &mut v,
+            &row.channel,
+            s,
+            stored["secret"].as_str(),
+            allow_private,
+        ) {
             row.settings = s.to_string();
         }
     }

@@ -106,6 +106,9 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+const INTERNAL_ONLY: &str =
+    "resolves only to internal addresses (see notify_allow_private_targets)";
+
 /// Resolves names and drops internal addresses.
 struct PublicOnlyResolver;
 
@@ -118,7 +121,7 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
                 .filter(|a| !is_internal(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves only to internal addresses").into());
+                return Err(format!("{host} {INTERNAL_ONLY}").into());
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -177,7 +180,14 @@ impl WebhookSender {
         }
         let resp = match req.body(body).send().await {
             Ok(r) => r,
-            Err(e) => return Outcome::RetryAfter(None, describe(e)),
+            Err(e) => {
+                let why = describe(e);
+                // Our own resolver's refusal: a retry would be refused again.
+                if why.contains(INTERNAL_ONLY) {
+                    return Outcome::Permanent(why);
+                }
+                return Outcome::RetryAfter(None, why);
+            }
         };
         let status = resp.status();
         if status.is_success() {
