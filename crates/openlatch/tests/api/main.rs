@@ -13,5 +13,6 @@ mod health;
 mod keys;
 mod members;
 mod monitoring;
+mod mqtt;
 mod notifications;
 mod rules;
