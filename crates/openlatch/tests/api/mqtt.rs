@@ -48,26 +48,27 @@ impl Broker {
             format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
         )
         .expect("write config");
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
+        let broker = Self {
+            child: Command::new(mosquitto_binary())
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start mosquitto"),
+            port,
+            _dir: dir,
+        };
         for _ in 0..250 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self {
-                    child,
-                    port,
-                    _dir: dir,
-                };
+                return broker;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Dropping the broker kills and reaps the process.
         panic!("mosquitto did not listen on port {port}");
     }
 
@@ -168,6 +169,22 @@ impl Watcher {
     }
 }
 
+/// Waits until every MQTT message in the outbox went to the broker.
+async fn mqtt_sent(app: &TestApp) {
+    for _ in 0..500 {
+        let mut conn = app.app.db.read().await.expect("conn");
+        let rows = openlatch::storage::outbox::list(&mut conn, Some("mqtt"), 10_000)
+            .await
+            .expect("outbox");
+        if !rows.is_empty() && rows.iter().all(|r| r.state == "delivered") {
+            return;
+        }
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("MQTT messages were not all sent");
+}
+
 async fn app_on(broker: &Broker) -> TestApp {
     let url = broker.url();
     spawn_app_with(move |c| c.mqtt_url = Some(url.into())).await
@@ -191,6 +208,7 @@ async fn doors_appear_in_home_assistant_with_state_battery_and_access_events() {
         )
         .await;
     assert_eq!(r.body["accepted"], 1, "{:?}", r.body);
+    mqtt_sent(&app).await;
 
     // A subscriber arriving now sees the retained discovery, state and battery.
     let mut w = Watcher::start(broker.port).await;

@@ -341,8 +341,131 @@ async fn resolve(app: &App, c: &Claimed) -> AppResult<Result<Target, String>> {
     })
 }
 
+/// Announces doors to a (re)connected MQTT broker, then claims up to
+/// `limit` due messages in one short transaction.
+async fn claim(app: &App, now_ms: i64, limit: i64) -> AppResult<Vec<Claimed>> {
+    if let Some(mqtt) = &app.notifications.mqtt {
+        if mqtt.take_announce() {
+            if let Err(e) = mqtt::announce_doors(app).await {
+                tracing::warn!(error = %e, "announcing doors over MQTT failed");
+                mqtt.request_announce();
+            }
+        }
+    }
+    let mut tx = app.db.begin().await?;
+    let claimed = outbox::claim(&mut tx, app.db.backend(), now_ms, LEASE_MS, limit).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// What happened to one claimed message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    Delivered,
+    Retry,
+    Failed,
+    /// Another worker took the message over (our lease had run out).
+    FencedOut,
+}
+
+/// Sends one claimed message (no transaction open) and records the outcome
+/// in a short transaction fenced by the claim's attempt.
+async fn deliver(app: &App, c: &Claimed, now_ms: i64) -> AppResult<Settled> {
+    let started = Instant::now();
+    let outcome = match resolve(app, c).await {
+        Err(e) => Outcome::RetryAfter(None, format!("reading the subscription: {e}")),
+        Ok(Err(permanent)) => Outcome::Permanent(permanent),
+        Ok(Ok(target)) => {
+            let payload = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+            let message = Message {
+                id: c.id.clone(),
+                event_type: c.event_type.clone(),
+                payload,
+                target,
+            };
+            match app.notifications.sender(&message.target) {
+                None => Outcome::RetryAfter(
+                    None,
+                    format!("the {} channel is not configured", c.channel),
+                ),
+                Some(sender) => sender.send(&message).await,
+            }
+        }
+    };
+    let took = started.elapsed();
+    // Tests run the clock ahead; outcomes are scheduled from that clock.
+    let done_ms = self::now_ms().max(now_ms);
+    let (settle, result, error) = match &outcome {
+        Outcome::Delivered => (Settle::Delivered, Settled::Delivered, None),
+        Outcome::RetryAfter(asked, e) => {
+            match next_attempt_ms(c.created_ms, c.attempt, done_ms, *asked) {
+                Some(at_ms) => (Settle::Retry { at_ms, error: e }, Settled::Retry, Some(e)),
+                None => (Settle::Failed { error: e }, Settled::Failed, Some(e)),
+            }
+        }
+        Outcome::Permanent(e) => (Settle::Failed { error: e }, Settled::Failed, Some(e)),
+    };
+    let gave_up_after_window =
+        matches!(outcome, Outcome::RetryAfter(..)) && result == Settled::Failed;
+    let mut tx = app.db.begin().await?;
+    if !outbox::settle(&mut tx, &c.id, c.attempt, done_ms, settle).await? {
+        return Ok(Settled::FencedOut);
+    }
+    if let Some(e) = error {
+        tracing::warn!(delivery = %c.id, channel = %c.channel, event = %c.event_type,
+            attempt = c.attempt, error = %e, outcome = ?result, "notification not delivered");
+    }
+    let label = match result {
+        Settled::Delivered => "delivered",
+        Settled::Retry => "retry",
+        _ => "failed",
+    };
+    outbox::record_attempt(
+        &mut tx,
+        &Attempt {
+            outbox_id: c.id.clone(),
+            subscription_id: c.subscription_id.clone(),
+            attempt: c.attempt,
+            attempted_ms: done_ms,
+            outcome: label.into(),
+            error: error.cloned(),
+            duration_ms: i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
+        },
+    )
+    .await?;
+    if gave_up_after_window {
+        if let Some(sub) = &c.subscription_id {
+            let reason = "disabled after a day of failed deliveries";
+            if subs_store::disable(&mut tx, sub, reason, done_ms / 1000).await? {
+                tracing::warn!(subscription = %sub, "{reason}");
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Hands an unfinished claim back (shutdown); true if it was still ours.
+async fn release(app: &App, c: &Claimed) -> AppResult<bool> {
+    let mut tx = app.db.begin().await?;
+    let ours = outbox::settle(&mut tx, &c.id, c.attempt, self::now_ms(), Settle::Release).await?;
+    tx.commit().await?;
+    Ok(ours)
+}
+
+fn count(report: &mut RunReport, r: AppResult<Settled>) {
+    match r {
+        Ok(Settled::Delivered) => report.delivered += 1,
+        Ok(Settled::Retry) => report.retried += 1,
+        Ok(Settled::Failed) => report.failed += 1,
+        Ok(Settled::FencedOut) => {}
+        Err(e) => tracing::warn!(error = %e, "recording a notification outcome failed"),
+    }
+}
+
 /// One worker step: claims due messages, sends them concurrently, records
-/// each outcome. `now_ms` is a parameter so tests can move time forward.
+/// each outcome as it arrives. `now_ms` is a parameter so tests can move
+/// time forward.
 pub async fn run_once(app: &App, now_ms: i64) -> AppResult<RunReport> {
     run_once_until(app, now_ms, std::future::pending()).await
 }
@@ -353,119 +476,65 @@ pub async fn run_once_until(
     now_ms: i64,
     stop: impl std::future::Future<Output = ()>,
 ) -> AppResult<RunReport> {
-    if let Some(mqtt) = &app.notifications.mqtt {
-        if mqtt.take_announce() {
-            if let Err(e) = mqtt::announce_doors(app).await {
-                tracing::warn!(error = %e, "announcing doors over MQTT failed");
-                mqtt.request_announce();
-            }
-        }
-    }
-    let claimed = {
-        let mut tx = app.db.begin().await?;
-        let c = outbox::claim(&mut tx, app.db.backend(), now_ms, LEASE_MS, BATCH).await?;
-        tx.commit().await?;
-        c
-    };
+    let claimed = claim(app, now_ms, BATCH).await?;
     let mut report = RunReport {
         claimed: claimed.len(),
         ..RunReport::default()
     };
-    if claimed.is_empty() {
-        return Ok(report);
-    }
-    let sends = claimed.iter().map(|c| async move {
-        let started = Instant::now();
-        let outcome = match resolve(app, c).await {
-            Err(e) => Outcome::RetryAfter(None, format!("reading the subscription: {e}")),
-            Ok(Err(permanent)) => Outcome::Permanent(permanent),
-            Ok(Ok(target)) => {
-                let payload = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
-                let message = Message {
-                    id: c.id.clone(),
-                    event_type: c.event_type.clone(),
-                    payload,
-                    target,
-                };
-                match app.notifications.sender(&message.target) {
-                    None => Outcome::RetryAfter(
-                        None,
-                        format!("the {} channel is not configured", c.channel),
-                    ),
-                    Some(sender) => sender.send(&message).await,
-                }
+    let claimed_ref = &claimed;
+    let mut pending: futures_util::stream::FuturesUnordered<_> = lanes(&claimed)
+        .into_iter()
+        .map(|lane| async move {
+            let claimed = claimed_ref;
+            let mut results = Vec::new();
+            for i in lane {
+                results.push((i, deliver(app, &claimed[i], now_ms).await));
             }
-        };
-        (c, outcome, started.elapsed())
-    });
-    let all = futures_util::future::join_all(sends);
-    tokio::pin!(all);
+            results
+        })
+        .collect();
+    let mut done = vec![false; claimed.len()];
     tokio::pin!(stop);
-    let results = tokio::select! {
-        r = &mut all => r,
-        () = &mut stop => {
-            // Shutting down: what is still out goes back to the queue.
-            let mut tx = app.db.begin().await?;
-            for c in &claimed {
-                if outbox::settle(&mut tx, &c.id, c.attempt, now_ms, Settle::Release).await? {
-                    report.released += 1;
+    loop {
+        tokio::select! {
+            next = futures_util::StreamExt::next(&mut pending) => match next {
+                Some(results) => {
+                    for (i, r) in results {
+                        done[i] = true;
+                        count(&mut report, r);
+                    }
                 }
-            }
-            tx.commit().await?;
-            return Ok(report);
-        }
-    };
-    let done_ms = self::now_ms().max(now_ms);
-    let mut tx = app.db.begin().await?;
-    for (c, outcome, took) in results {
-        let (settle, label, error) = match &outcome {
-            Outcome::Delivered => (Settle::Delivered, "delivered", None),
-            Outcome::RetryAfter(asked, e) => {
-                match next_attempt_ms(c.created_ms, c.attempt, done_ms, *asked) {
-                    Some(at_ms) => (Settle::Retry { at_ms, error: e }, "retry", Some(e)),
-                    None => (Settle::Failed { error: e }, "failed", Some(e)),
-                }
-            }
-            Outcome::Permanent(e) => (Settle::Failed { error: e }, "failed", Some(e)),
-        };
-        let gave_up_after_window = matches!(outcome, Outcome::RetryAfter(..)) && label == "failed";
-        if !outbox::settle(&mut tx, &c.id, c.attempt, done_ms, settle).await? {
-            // Fenced out: another worker took the message over.
-            continue;
-        }
-        match label {
-            "delivered" => report.delivered += 1,
-            "retry" => report.retried += 1,
-            _ => report.failed += 1,
-        }
-        if let Some(e) = error {
-            tracing::warn!(delivery = %c.id, channel = %c.channel, event = %c.event_type,
-                attempt = c.attempt, error = %e, "notification not delivered ({label})");
-        }
-        outbox::record_attempt(
-            &mut tx,
-            &Attempt {
-                outbox_id: c.id.clone(),
-                subscription_id: c.subscription_id.clone(),
-                attempt: c.attempt,
-                attempted_ms: done_ms,
-                outcome: label.into(),
-                error: error.cloned(),
-                duration_ms: i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
+                None => return Ok(report),
             },
-        )
-        .await?;
-        if gave_up_after_window {
-            if let Some(sub) = &c.subscription_id {
-                let reason = "disabled after a day of failed deliveries";
-                if subs_store::disable(&mut tx, sub, reason, done_ms / 1000).await? {
-                    tracing::warn!(subscription = %sub, "{reason}");
-                }
-            }
+            () = &mut stop => break,
         }
     }
-    tx.commit().await?;
+    drop(pending);
+    for (c, _) in claimed.iter().zip(&done).filter(|(_, d)| !**d) {
+        if release(app, c).await? {
+            report.released += 1;
+        }
+    }
     Ok(report)
+}
+
+/// Groups claimed messages (by index) into lanes sent concurrently: MQTT
+/// messages share one lane in claim order, so a retained state is never
+/// overtaken by an older one; every other message has its own.
+fn lanes(claimed: &[Claimed]) -> Vec<Vec<usize>> {
+    let mut mqtt = Vec::new();
+    let mut out = Vec::new();
+    for (i, c) in claimed.iter().enumerate() {
+        if c.channel == CHANNEL_MQTT {
+            mqtt.push(i);
+        } else {
+            out.push(vec![i]);
+        }
+    }
+    if !mqtt.is_empty() {
+        out.insert(0, mqtt);
+    }
+    out
 }
 
 /// Runs [`run_once`] until nothing is due (tests, and the worker after a wake-up).
@@ -485,34 +554,83 @@ pub async fn drain(app: &App, now_ms: i64) -> AppResult<RunReport> {
 
 /// How often the worker looks for messages written by other instances.
 const POLL: Duration = Duration::from_secs(1);
+/// Sends in flight at once per instance; a slow receiver holds one slot,
+/// never the others.
+const MAX_IN_FLIGHT: usize = 64;
+/// At shutdown, sends in flight get this long before their claims are handed back.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// The background worker: wakes on [`Hub::wake`] or every second, sends
-/// what is due, and at `stop` finishes or hands back what it holds.
-pub async fn worker(app: App, stop: tokio::sync::watch::Receiver<bool>) {
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+/// The background worker: wakes on [`Hub::wake`] or every second and sends
+/// what is due, each message in its own task (up to [`MAX_IN_FLIGHT`]), so
+/// a slow receiver delays nobody else. At `stop` it waits a little for the
+/// sends in flight, then hands back what it still holds.
+pub async fn worker(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let held: Arc<std::sync::Mutex<std::collections::HashMap<String, Claimed>>> = Arc::default();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        // Sends in flight get a few seconds to finish when stopping.
-        let grace = {
-            let rx = stop.clone();
-            async move {
-                stopped(rx).await;
-                tokio::time::sleep(Duration::from_secs(5)).await;
+        while tasks.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        let mut claimed_any = false;
+        if free > 0 {
+            let limit = i64::try_from(free).unwrap_or(1).min(BATCH);
+            match claim(&app, now_ms(), limit).await {
+                Ok(claimed) => {
+                    claimed_any = !claimed.is_empty();
+                    for lane in lanes(&claimed) {
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let lane: Vec<Claimed> =
+                            lane.into_iter().map(|i| claimed[i].clone()).collect();
+                        if let Ok(mut h) = held.lock() {
+                            for c in &lane {
+                                h.insert(c.id.clone(), c.clone());
+                            }
+                        }
+                        let (app, held) = (app.clone(), held.clone());
+                        tasks.spawn(async move {
+                            for c in lane {
+                                if let Err(e) = deliver(&app, &c, now_ms()).await {
+                                    tracing::warn!(error = %e, "recording a notification outcome failed");
+                                }
+                                if let Ok(mut h) = held.lock() {
+                                    h.remove(&c.id);
+                                }
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming notifications failed"),
             }
-        };
-        match run_once_until(&app, now_ms(), grace).await {
-            Ok(r) if r.claimed > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "notification worker step failed"),
+        }
+        if claimed_any {
+            continue;
         }
         tokio::select! {
             () = app.notifications.wake.notified() => {}
             () = tokio::time::sleep(POLL) => {}
-            () = stopped(stop.clone()) => return,
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    // Stopping: sends in flight may finish, then their claims go back.
+    let _ = tokio::time::timeout(STOP_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let left: Vec<Claimed> = held
+        .lock()
+        .map(|h| h.values().cloned().collect())
+        .unwrap_or_default();
+    for c in left {
+        if let Err(e) = release(&app, &c).await {
+            tracing::warn!(error = %e, delivery = %c.id, "handing a claim back failed");
         }
     }
 }
