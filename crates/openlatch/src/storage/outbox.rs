@@ -16,6 +16,8 @@ pub const PENDING: &str = "pending";
 pub const IN_PROGRESS: &str = "in_progress";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
+/// Sends to one subscription in flight at once, over all instances.
+pub const PER_TARGET_IN_FLIGHT: i64 = 4;
 
 /// A message to write.
 #[derive(Clone, Debug)]
@@ -93,12 +95,19 @@ pub async fn claim(
     };
     // The outer WHERE repeats the due test: on PostgreSQL a row claimed by
     // another statement between our sub-select and update is skipped.
+    // A subscription with PER_TARGET_IN_FLIGHT sends out is skipped, so a
+    // slow receiver cannot take every sending slot.
     let sql = format!(
         "UPDATE notification_outbox SET state = 'in_progress', attempt = attempt + 1, \
          lease_until_ms = $2 \
          WHERE id IN (SELECT id FROM notification_outbox \
-             WHERE (state = 'pending' AND next_attempt_ms <= $1) \
-                OR (state = 'in_progress' AND lease_until_ms < $1) \
+             WHERE ((state = 'pending' AND next_attempt_ms <= $1) \
+                OR (state = 'in_progress' AND lease_until_ms < $1)) \
+               AND (subscription_id IS NULL OR subscription_id NOT IN ( \
+                   SELECT subscription_id FROM notification_outbox \
+                   WHERE state = 'in_progress' AND lease_until_ms >= $1 \
+                     AND subscription_id IS NOT NULL \
+                   GROUP BY subscription_id HAVING COUNT(*) >= {PER_TARGET_IN_FLIGHT})) \
              ORDER BY next_attempt_ms, created_ms LIMIT $3{lock}) \
            AND ((state = 'pending' AND next_attempt_ms <= $1) \
                 OR (state = 'in_progress' AND lease_until_ms < $1)) \
