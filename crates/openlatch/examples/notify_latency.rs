@@ -80,7 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .json()
         .await?;
-    let admin = login["access_token"].as_str().ok_or("login failed")?.to_owned();
+    let admin = login["access_token"]
+        .as_str()
+        .ok_or("login failed")?
+        .to_owned();
     let door: Value = client
         .post(format!("{base}/devices"))
         .bearer_auth(&admin)
@@ -125,8 +128,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let r = client
                 .post(format!("{base}/device/events"))
                 .bearer_auth(&door)
-                .json(&json!([{"uid": "04A1B2C3", "event": "anomaly_outside_hours",
-                               "timestamp": now, "seq": seq}]))
+                .json(
+                    &json!([{"uid": "04A1B2C3", "event": "anomaly_outside_hours",
+                               "timestamp": now, "seq": seq}]),
+                )
                 .send()
                 .await?;
             door_api.push(t0.elapsed());

@@ -369,6 +369,36 @@ mod tests {
     }
 
     #[test]
+    fn notification_settings_are_read_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_MQTT_URL", "mqtt://user:mqttpass@broker:1883"),
+                ("OPENLATCH_SMTP_URL", "smtps://u:smtppass@mail.example.org"),
+                ("OPENLATCH_SMTP_FROM", "door@example.org"),
+                ("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "300"),
+                ("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS", "true"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.door_offline_after_secs, 300);
+        assert!(c.notify_allow_private_targets);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("mqttpass") && !debug.contains("smtppass"),
+            "{debug}"
+        );
+        let err =
+            Config::load(None, env(&[("OPENLATCH_SMTP_URL", "smtp://127.0.0.1:25")])).unwrap_err();
+        assert!(err.to_string().contains("smtp_from"), "{err}");
+        let err = Config::load(None, env(&[("OPENLATCH_MQTT_TOPIC_PREFIX", "a/#")])).unwrap_err();
+        assert!(err.to_string().contains("mqtt_topic_prefix"), "{err}");
+        let err =
+            Config::load(None, env(&[("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("door_offline_after_secs"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let c = Config::load(
             None,

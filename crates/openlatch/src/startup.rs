@@ -26,8 +26,13 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}?mode=rwc", file.display()))
 }
 
-/// Connects, migrates and prepares everything a request needs.
+/// Connects, migrates and prepares everything a request needs (for
+/// command-line tools: no MQTT connection).
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    build_app_inner(config, false).await
+}
+
+async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
     let url = database_url(&config)?;
     let db = Db::connect(&url, config.db_max_connections)
         .await
@@ -42,7 +47,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let signing = signing::load(&db, &config)
         .await
         .context("loading the allow-list signing key")?;
-    let hub = notifications::Hub::new(&config).context("setting up notifications")?;
+    let hub = notifications::Hub::new(&config, serving).context("setting up notifications")?;
     Ok(App {
         db,
         config: Arc::new(config),
@@ -87,7 +92,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
-        let app = build_app(config).await?;
+        let app = build_app_inner(config, true).await?;
         bootstrap::first_admin(&app)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;

@@ -92,6 +92,17 @@ pub async fn run_checks(app: &App, now: i64) -> AppResult<CheckReport> {
     Ok(report)
 }
 
+/// The smallest warning threshold (days) already reached, if any: one
+/// message per threshold, and a server started late sends only the nearest.
+pub fn subkey_threshold(expires: i64, now: i64) -> Option<i64> {
+    let left = expires - now;
+    SUBKEY_WARN_DAYS
+        .iter()
+        .rev()
+        .find(|&&d| left <= d * 86_400)
+        .copied()
+}
+
 pub fn mode_str(m: OverrideMode) -> &'static str {
     match m {
         OverrideMode::Lockdown => "lockdown",
@@ -149,4 +160,25 @@ pub fn rule_change_notices(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subkey_warnings_at_30_7_and_1_days() {
+        let day = 86_400;
+        let exp = 1_000 * day;
+        assert_eq!(subkey_threshold(exp, exp - 31 * day), None);
+        assert_eq!(subkey_threshold(exp, exp - 30 * day), Some(30));
+        assert_eq!(subkey_threshold(exp, exp - 8 * day), Some(30));
+        assert_eq!(subkey_threshold(exp, exp - 7 * day), Some(7));
+        assert_eq!(subkey_threshold(exp, exp - day), Some(1));
+        assert_eq!(
+            subkey_threshold(exp, exp + day),
+            Some(1),
+            "expired: still the last warning"
+        );
+    }
 }

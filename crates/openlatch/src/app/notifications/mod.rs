@@ -99,13 +99,20 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Builds the senders; starts the MQTT client when configured (needs a runtime).
-    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
+    /// Builds the senders; with `connect_mqtt` also starts the MQTT client
+    /// when configured (needs a runtime). Command-line tools pass false: a
+    /// short-lived connection would leave `offline` as the broker's last will.
+    pub fn new(config: &crate::config::Config, connect_mqtt: bool) -> anyhow::Result<Self> {
         let wake = Arc::new(Notify::new());
+        let mqtt = if connect_mqtt {
+            mqtt::MqttSender::from_config(config, wake.clone())?
+        } else {
+            None
+        };
         Ok(Self {
             webhook: webhook::WebhookSender::new(config)?,
             email: email::EmailSender::from_config(config)?,
-            mqtt: mqtt::MqttSender::from_config(config, wake.clone())?,
+            mqtt,
             wake,
         })
     }
