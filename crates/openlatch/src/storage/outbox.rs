@@ -122,6 +122,20 @@ pub async fn claim(
     rows.iter().map(claimed).collect()
 }
 
+/// Whether anything is due at `now_ms`: a read, so an idle worker never
+/// takes the write lock.
+pub async fn any_due(conn: &mut AnyConnection, now_ms: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT id FROM notification_outbox \
+         WHERE (state = 'pending' AND next_attempt_ms <= $1) \
+            OR (state = 'in_progress' AND lease_until_ms < $1) LIMIT 1",
+    )
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The outcome of one attempt, written only if `attempt` still holds the row.
 pub enum Settle<'a> {
     Delivered,

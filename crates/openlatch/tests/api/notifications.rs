@@ -67,7 +67,6 @@ impl Receiver {
         let handler = move |headers: HeaderMap, raw: Bytes| {
             let (tx, script) = (tx.clone(), script.clone());
             async move {
-                tokio::time::sleep(delay).await;
                 let status = script.lock().expect("script").pop_front().unwrap_or(200);
                 let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let _ = tx.send(Received {
@@ -76,6 +75,7 @@ impl Receiver {
                     raw,
                     answered: status,
                 });
+                tokio::time::sleep(delay).await;
                 StatusCode::from_u16(status).expect("status")
             }
         };
@@ -790,4 +790,61 @@ async fn two_instances_send_each_notification_once() {
     );
     total += rcv.drain().len();
     assert_eq!(total, N, "no message was sent twice ({ra:?}, {rb:?})");
+}
+
+#[tokio::test]
+async fn a_stopping_server_hands_back_a_send_still_in_flight() {
+    let mut app = spawn_app_with(|c| {
+        allow_private(c);
+        c.notify_timeout_secs = 60;
+    })
+    .await;
+    let mut rcv = Receiver::start_with(&[], Duration::from_secs(30)).await;
+    let sub = app
+        .subscribe_webhook(&rcv.url, SECRET, &["battery_low"])
+        .await;
+    let (_, door) = app.device("front").await;
+    app.post("/device/heartbeat", &door, heartbeat(Some(10)))
+        .await;
+    // The receiver has the request and keeps it waiting.
+    let got = rcv.next().await;
+    let delivery = got.header("x-openlatch-delivery").to_owned();
+    let rows = app.outbox("battery_low").await;
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].attempt),
+        ("in_progress", 1)
+    );
+
+    let started = std::time::Instant::now();
+    app.stop();
+    app.stopped().await.expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the stop waited for the slow receiver"
+    );
+    // The claim went back: due again, as if never tried.
+    let db = openlatch::storage::Db::connect(&app.database_url, 1)
+        .await
+        .expect("db");
+    let rows = {
+        let mut conn = db.read().await.expect("conn");
+        openlatch::storage::outbox::list(&mut conn, Some("webhook"), 100)
+            .await
+            .expect("outbox")
+    };
+    db.close().await;
+    assert_eq!(rows[0].id, delivery);
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].attempt),
+        ("pending", 0),
+        "{rows:?}"
+    );
+    let b = spawn_second_instance(&app, allow_private).await;
+    let d = b
+        .get(
+            &format!("/notifications/deliveries?subscription_id={sub}"),
+            &b.admin_token,
+        )
+        .await;
+    assert_eq!(d.body, json!([]), "no attempt was recorded as done");
 }

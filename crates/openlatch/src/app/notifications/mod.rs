@@ -359,6 +359,12 @@ async fn claim(app: &App, now_ms: i64, limit: i64) -> AppResult<Vec<Claimed>> {
             }
         }
     }
+    {
+        let mut conn = app.db.read().await?;
+        if !outbox::any_due(&mut conn, now_ms).await? {
+            return Ok(Vec::new());
+        }
+    }
     let mut tx = app.db.begin().await?;
     let claimed = outbox::claim(&mut tx, app.db.backend(), now_ms, LEASE_MS, limit).await?;
     tx.commit().await?;
