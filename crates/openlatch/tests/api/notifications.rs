@@ -848,3 +848,49 @@ async fn a_stopping_server_hands_back_a_send_still_in_flight() {
         .await;
     assert_eq!(d.body, json!([]), "no attempt was recorded as done");
 }
+
+#[tokio::test]
+async fn a_day_of_failures_gives_up_and_switches_the_subscription_off() {
+    let app = spawn_app_with(allow_private).await;
+    let mut rcv = Receiver::start(&[500; 100]).await;
+    let sub = app
+        .subscribe_webhook(&rcv.url, SECRET, &["battery_low"])
+        .await;
+    let (_, door) = app.device("front").await;
+    app.post("/device/heartbeat", &door, heartbeat(Some(10)))
+        .await;
+    rcv.next().await;
+    let rows = settled(&app, "battery_low").await;
+    assert_eq!(rows[0].state, "pending", "retried after the first failure");
+    // A day and an hour later the next failure is the last.
+    let r = run_ahead(&app, 25 * 3600).await;
+    assert_eq!(r.failed, 1, "{r:?}");
+    let rows = app.outbox("battery_low").await;
+    assert_eq!(rows[0].state, "failed");
+    let s = app
+        .get(
+            &format!("/notifications/subscriptions/{sub}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(s.body["is_enabled"], false, "{:?}", s.body);
+    assert_eq!(
+        s.body["disabled_reason"],
+        "disabled after a day of failed deliveries"
+    );
+    // Switched off: new causes are not queued for it; on again clears the reason.
+    app.post("/device/heartbeat", &door, heartbeat(Some(80)))
+        .await;
+    app.post("/device/heartbeat", &door, heartbeat(Some(10)))
+        .await;
+    assert_eq!(app.outbox("battery_low").await.len(), 1);
+    let s = app
+        .put(
+            &format!("/notifications/subscriptions/{sub}"),
+            &app.admin_token,
+            json!({"is_enabled": true}),
+        )
+        .await;
+    assert_eq!(s.body["is_enabled"], true);
+    assert_eq!(s.body["disabled_reason"], Value::Null);
+}
