@@ -894,3 +894,24 @@ async fn a_day_of_failures_gives_up_and_switches_the_subscription_off() {
     assert_eq!(s.body["is_enabled"], true);
     assert_eq!(s.body["disabled_reason"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_notification_endpoints() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request");
+    let doc: Value = r.json().await.expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    for p in [
+        "/api/v1/notifications/subscriptions",
+        "/api/v1/notifications/subscriptions/{id}",
+        "/api/v1/notifications/subscriptions/{id}/test",
+        "/api/v1/notifications/deliveries",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+}
