@@ -88,6 +88,25 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key belonging to `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// A door without a heartbeat for this long is reported offline.
+    pub door_offline_after_secs: u64,
+    /// Webhooks may target loopback, private and link-local addresses
+    /// (refused by default: the server shares a network with the doors).
+    pub notify_allow_private_targets: bool,
+    /// How long one webhook or e-mail attempt may take.
+    pub notify_timeout_secs: u64,
+    /// `mqtt://user:pass@host:1883` or `mqtts://...`; MQTT is off without it.
+    pub mqtt_url: Option<SecretString>,
+    pub mqtt_topic_prefix: String,
+    /// Home Assistant's discovery prefix; empty turns discovery off.
+    pub mqtt_discovery_prefix: String,
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS),
+    /// `smtp://host:25` (plain, local relays only); e-mail is off without it.
+    pub smtp_url: Option<SecretString>,
+    /// The From address of notification e-mails.
+    pub smtp_from: Option<String>,
+    /// Where people reach this server, for links in e-mails (`https://door.example.org`).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -112,6 +131,15 @@ impl Default for Config {
             db_max_connections: 10,
             tls_cert: None,
             tls_key: None,
+            door_offline_after_secs: 600,
+            notify_allow_private_targets: false,
+            notify_timeout_secs: 10,
+            mqtt_url: None,
+            mqtt_topic_prefix: "openlatch".into(),
+            mqtt_discovery_prefix: "homeassistant".into(),
+            smtp_url: None,
+            smtp_from: None,
+            public_url: None,
         }
     }
 }
@@ -218,6 +246,34 @@ impl Config {
         if let Some(v) = env("OPENLATCH_TLS_KEY") {
             self.tls_key = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("OPENLATCH_DOOR_OFFLINE_AFTER_SECS") {
+            self.door_offline_after_secs = parsed("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS") {
+            self.notify_allow_private_targets =
+                parsed("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_NOTIFY_TIMEOUT_SECS") {
+            self.notify_timeout_secs = parsed("OPENLATCH_NOTIFY_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_URL") {
+            self.mqtt_url = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_TOPIC_PREFIX") {
+            self.mqtt_topic_prefix = v;
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_DISCOVERY_PREFIX") {
+            self.mqtt_discovery_prefix = v;
+        }
+        if let Some(v) = env("OPENLATCH_SMTP_URL") {
+            self.smtp_url = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_SMTP_FROM") {
+            self.smtp_from = Some(v);
+        }
+        if let Some(v) = env("OPENLATCH_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
         Ok(())
     }
 
@@ -241,6 +297,34 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "tls_cert (OPENLATCH_TLS_CERT) and tls_key (OPENLATCH_TLS_KEY) must be set together"
                     .into(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.door_offline_after_secs) {
+            return Err(ConfigError::Invalid(
+                "door_offline_after_secs must be between 60 and 86400".into(),
+            ));
+        }
+        if !(1..=60).contains(&self.notify_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "notify_timeout_secs must be between 1 and 60".into(),
+            ));
+        }
+        let topic_ok =
+            |t: &str| !t.contains(['+', '#']) && !t.starts_with('/') && !t.ends_with('/');
+        if self.mqtt_topic_prefix.is_empty() || !topic_ok(&self.mqtt_topic_prefix) {
+            return Err(ConfigError::Invalid(
+                "mqtt_topic_prefix must be a non-empty topic without wildcards or outer slashes"
+                    .into(),
+            ));
+        }
+        if !topic_ok(&self.mqtt_discovery_prefix) {
+            return Err(ConfigError::Invalid(
+                "mqtt_discovery_prefix must be a topic without wildcards or outer slashes".into(),
+            ));
+        }
+        if self.smtp_url.is_some() && self.smtp_from.is_none() {
+            return Err(ConfigError::Invalid(
+                "smtp_from is required when smtp_url is set".into(),
             ));
         }
         if self.db_max_connections == 0 {
@@ -315,6 +399,36 @@ mod tests {
         )
         .expect("load");
         assert_eq!(c.tls_key, Some(PathBuf::from("/etc/key.pem")));
+    }
+
+    #[test]
+    fn notification_settings_are_read_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_MQTT_URL", "mqtt://user:mqttpass@broker:1883"),
+                ("OPENLATCH_SMTP_URL", "smtps://u:smtppass@mail.example.org"),
+                ("OPENLATCH_SMTP_FROM", "door@example.org"),
+                ("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "300"),
+                ("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS", "true"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.door_offline_after_secs, 300);
+        assert!(c.notify_allow_private_targets);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("mqttpass") && !debug.contains("smtppass"),
+            "{debug}"
+        );
+        let err =
+            Config::load(None, env(&[("OPENLATCH_SMTP_URL", "smtp://127.0.0.1:25")])).unwrap_err();
+        assert!(err.to_string().contains("smtp_from"), "{err}");
+        let err = Config::load(None, env(&[("OPENLATCH_MQTT_TOPIC_PREFIX", "a/#")])).unwrap_err();
+        assert!(err.to_string().contains("mqtt_topic_prefix"), "{err}");
+        let err =
+            Config::load(None, env(&[("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("door_offline_after_secs"), "{err}");
     }
 
     #[test]

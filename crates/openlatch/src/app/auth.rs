@@ -1,5 +1,6 @@
 //! Logging in, refreshing, and turning a bearer token back into a member or a door.
 
+use super::notifications::{self, events::login_locked};
 use super::token::{Claims, ACCESS_TOKEN_SECS, SESSION_SECS};
 use super::{App, AppError, AppResult};
 use crate::domain::audit::event;
@@ -119,22 +120,29 @@ async fn record_login_failure(
     now: i64,
 ) -> AppResult<()> {
     let window_start = now - FAILURE_WINDOW_SECS;
+    // Never the password; the username only as typed (it may be a typo of a password,
+    // so it is cut short).
+    let shown: String = username.chars().take(64).collect();
     let mut tx = app.db.begin().await?;
-    for (scope, free) in [
+    for (scope, free, kind) in [
         (
             format!("login:{username}|{client}"),
             USER_ADDR_FREE_FAILURES,
+            "username",
         ),
-        (format!("login-addr:{client}"), ADDR_FREE_FAILURES),
+        (
+            format!("login-addr:{client}"),
+            ADDR_FREE_FAILURES,
+            "address",
+        ),
     ] {
         let failures = throttle::record_failure(&mut tx, &scope, now, window_start).await?;
         if let Some(secs) = block_secs(failures, free) {
             throttle::block(&mut tx, &scope, now + secs).await?;
+            let n = login_locked(&shown, &client.to_string(), kind, now + secs, now);
+            notifications::enqueue(app, &mut tx, &n).await?;
         }
     }
-    // Never the password; the username only as typed (it may be a typo of a password,
-    // so it is cut short).
-    let shown: String = username.chars().take(64).collect();
     audit::insert(
         &mut tx,
         NewEntry::now(
@@ -146,6 +154,7 @@ async fn record_login_failure(
     )
     .await?;
     tx.commit().await?;
+    app.notifications.wake();
     tracing::info!(%client, reason, "login failed");
     Ok(())
 }

@@ -16,7 +16,7 @@ pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
-pub mod notify;
+pub mod notifications;
 pub mod password;
 pub mod poll_cache;
 pub mod rules;
@@ -91,8 +91,8 @@ pub struct App {
     pub poll_cache: Arc<poll_cache::PollCache>,
     /// Waiting doors and live approval streams of this instance.
     pub approvals: Arc<approvals::ApprovalHub>,
-    /// Alerts that must reach people at once (rate limited).
-    pub notifications: Arc<notify::Notifications>,
+    /// The notification senders and the outbox worker's wake-up.
+    pub notifications: Arc<notifications::Hub>,
     /// In-memory HTTP counters for `/monitoring/metrics`.
     pub http_metrics: monitoring::HttpMetrics,
 }

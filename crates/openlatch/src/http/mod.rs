@@ -13,6 +13,7 @@ pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod notifications;
 pub mod rules;
 
 use crate::app::{App, AppError};
@@ -59,6 +60,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(rules::routes())
         .merge(allowlist::routes())
         .merge(keypad::routes())
+        .merge(notifications::routes())
 }
 
 pub fn router(app: App) -> Router {

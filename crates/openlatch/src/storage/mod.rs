@@ -16,6 +16,8 @@ pub mod keypads;
 pub mod keys;
 pub mod members;
 pub mod migrate;
+pub mod notifications;
+pub mod outbox;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;

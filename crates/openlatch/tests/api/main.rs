@@ -16,6 +16,8 @@ mod keypad;
 mod keys;
 mod members;
 mod monitoring;
+mod mqtt;
+mod notifications;
 mod rules;
 mod service;
 mod upgrade;
