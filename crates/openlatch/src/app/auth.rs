@@ -178,6 +178,44 @@ pub fn refresh(app: &App, who: &Principal) -> AppResult<IssuedToken> {
     issue(app, &who.member, &who.session, now)
 }
 
+/// Ends the session behind the caller's token: every token of that login stops working.
+pub async fn logout(app: &App, who: &Principal) -> AppResult<()> {
+    let now = now_unix();
+    let mut tx = app.db.begin().await?;
+    sessions::revoke(&mut tx, who.session.id, now).await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::LOGGED_OUT,
+            Actor::Member(who.member.id),
+            Some(who.member.id.to_string()),
+            json!({ "sessions_ended": 1, "scope": "this_session" }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends every session of the caller, on every device, this one included.
+pub async fn logout_all(app: &App, who: &Principal) -> AppResult<()> {
+    let now = now_unix();
+    let mut tx = app.db.begin().await?;
+    let ended = sessions::revoke_all_for_member(&mut tx, who.member.id, None, now).await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::LOGGED_OUT,
+            Actor::Member(who.member.id),
+            Some(who.member.id.to_string()),
+            json!({ "sessions_ended": ended, "scope": "all_sessions" }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Changes one's own password; every other session of the member ends.
 pub async fn change_own_password(
     app: &App,

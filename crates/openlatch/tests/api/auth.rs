@@ -258,3 +258,58 @@ async fn device_tokens_are_refused_on_the_admin_api() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn logout_ends_the_session_behind_the_token_only() {
+    let app = spawn_app().await;
+    let first = app.login(ADMIN_USER, ADMIN_PASSWORD).await;
+    let second = app.login(ADMIN_USER, ADMIN_PASSWORD).await;
+    let refreshed = app.post("/auth/refresh", &first, json!({})).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let r = app
+        .request(Method::POST, "/auth/logout", Some(&first), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    // Every token of that login is dead, the other login lives on.
+    assert_eq!(
+        app.get("/me", &first).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/me", &refreshed).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/me", &second).await.status, StatusCode::OK);
+    let again = app
+        .request(Method::POST, "/auth/logout", Some(&first), None)
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert!(!app.audit("logged_out").await.is_empty());
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_caller_and_no_one_elses() {
+    let app = spawn_app().await;
+    let (_, bob) = app.member_with_role("bob", "member").await;
+    let bob_elsewhere = app.login("bob", "bob-password").await;
+    let r = app
+        .request(Method::POST, "/auth/logout-all", Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(app.get("/me", &bob).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/me", &bob_elsewhere).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/me", &app.admin_token).await.status,
+        StatusCode::OK
+    );
+    let anonymous = app
+        .request(Method::POST, "/auth/logout-all", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
