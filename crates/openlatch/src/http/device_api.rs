@@ -75,8 +75,7 @@ async fn post_events(
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(AppError::PayloadTooLarge);
     }
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let value = super::strict_json::parse_body(&bytes)?;
     let serde_json::Value::Array(batch) = value else {
         return Err(AppError::field("body", "must be a JSON array of events"));
     };

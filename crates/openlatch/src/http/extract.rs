@@ -28,8 +28,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 AppError::BadRequest(e.body_text())
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let value = super::strict_json::parse_body(&bytes)?;
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {
@@ -223,8 +222,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(ApiJsonOrEmpty(T::default()));
         }
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let value = super::strict_json::parse_body(&bytes)?;
         serde_path_to_error::deserialize(value)
             .map(ApiJsonOrEmpty)
             .map_err(|e| {

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod members;
 pub mod monitoring;
 pub mod rules;
+pub mod strict_json;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

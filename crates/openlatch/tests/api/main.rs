@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod device_api;
+mod hardening;
 mod health;
 mod keys;
 mod members;
