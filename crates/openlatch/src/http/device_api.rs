@@ -7,9 +7,7 @@ use crate::app::approvals::{self, ApprovalStatusWire, Opened};
 use crate::app::{device_api, App, AppError};
 use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use crate::domain::{MemberId, Validation};
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -65,13 +63,7 @@ async fn post_events(
     Door(device): Door,
     req: Request,
 ) -> Result<Json<EventsReply>, AppError> {
-    let bytes = Bytes::from_request(req, &app).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge
-        } else {
-            AppError::BadRequest(e.body_text())
-        }
-    })?;
+    let bytes = super::extract::read_body(req, &app).await?;
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(AppError::PayloadTooLarge);
     }

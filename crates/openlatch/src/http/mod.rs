@@ -70,6 +70,8 @@ pub fn router(app: App) -> Router {
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
     .fallback(|| async { AppError::NotFound("route") })
+    // axum's own 405 has an empty body; every error keeps the one JSON shape.
+    .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),

@@ -91,3 +91,110 @@ async fn every_json_endpoint_refuses_duplicate_keys() {
     }
     assert!(checked.len() >= 14, "only {checked:?}");
 }
+
+/// `{"error": {"code": "...", "message": "..."}}` with a JSON content type.
+async fn assert_error_shape(what: &str, r: reqwest::Response, expected: StatusCode) {
+    let status = r.status();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = r.text().await.expect("body");
+    assert_eq!(status, expected, "{what}: {text}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: content-type {content_type:?}, body {text:?}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+    assert!(body["error"]["code"].is_string(), "{what}: {text}");
+    assert!(body["error"]["message"].is_string(), "{what}: {text}");
+}
+
+#[tokio::test]
+async fn every_error_keeps_the_json_shape() {
+    let app = spawn_app().await;
+    let (_, door) = app.device("shape-door").await;
+    let all = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ];
+    let mut by_path: std::collections::BTreeMap<String, Vec<(Method, Value)>> = Default::default();
+    for (method, path, op) in operations(&app).await {
+        by_path.entry(path).or_default().push((method, op));
+    }
+    for (path, ops) in &by_path {
+        // A method the route does not have: 405, and the methods it has in Allow.
+        let known: Vec<&Method> = ops.iter().map(|(m, _)| m).collect();
+        let missing = all
+            .iter()
+            .find(|m| !known.contains(m))
+            .expect("a missing method");
+        let r = app
+            .client
+            .request(missing.clone(), app.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            r.headers().contains_key("allow"),
+            "{missing} {path}: no Allow"
+        );
+        assert_error_shape(
+            &format!("{missing} {path}"),
+            r,
+            StatusCode::METHOD_NOT_ALLOWED,
+        )
+        .await;
+
+        for (method, op) in ops {
+            let what = format!("{method} {path}");
+            let secured = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|req| !req.as_object().is_some_and(|o| o.is_empty()))
+            });
+            if secured && !path.starts_with("/monitoring/") {
+                let r = app
+                    .client
+                    .request(method.clone(), app.url(path))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_error_shape(
+                    &format!("{what} without a token"),
+                    r,
+                    StatusCode::UNAUTHORIZED,
+                )
+                .await;
+            }
+            if op["requestBody"]["content"]["application/json"].is_null() {
+                continue;
+            }
+            let token = token_for(path, &app.admin_token, &door);
+            let send = |body: Vec<u8>| {
+                app.client
+                    .request(method.clone(), app.url(path))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+            };
+            let r = send(b"{not json".to_vec()).await.expect("request");
+            assert_error_shape(&format!("{what} malformed"), r, StatusCode::BAD_REQUEST).await;
+            let huge = format!("{{\"name\":\"{}\"}}", "x".repeat(200 * 1024));
+            let r = send(huge.into_bytes()).await.expect("request");
+            assert_error_shape(&format!("{what} huge"), r, StatusCode::PAYLOAD_TOO_LARGE).await;
+        }
+    }
+    let r = app
+        .client
+        .get(app.url("/no-such-route"))
+        .send()
+        .await
+        .expect("request");
+    assert_error_shape("unknown route", r, StatusCode::NOT_FOUND).await;
+}
