@@ -198,3 +198,96 @@ async fn every_error_keeps_the_json_shape() {
         .expect("request");
     assert_error_shape("unknown route", r, StatusCode::NOT_FOUND).await;
 }
+
+/// Times a door cannot count (before 1970) or RFC 3339 cannot write.
+const OUT_OF_RANGE_TIMES: [&str; 3] = [
+    "1969-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "1970-01-01T00:59:59+01:00",
+];
+
+#[tokio::test]
+async fn every_time_field_refuses_times_out_of_range_with_422() {
+    let app = spawn_app().await;
+    let (bob, _) = app.member_with_role("bob", "member").await;
+    let t = app.admin_token.clone();
+    for at in OUT_OF_RANGE_TIMES {
+        let q = |field: &str| format!("{field}={}", at.replace('+', "%2B"));
+        for (path, field) in [
+            (format!("/allowlist/explain?uid=AABBCCDD&{}", q("at")), "at"),
+            (
+                format!("/allowlist/explain?uid=AABBCCDD&{}", q("last_shutdown")),
+                "last_shutdown",
+            ),
+            (format!("/audit-log?{}", q("since")), "since"),
+        ] {
+            let r = app.get(&path, &t).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path}: {:?}",
+                r.body
+            );
+            assert!(r.field(field).is_some(), "{path}: {:?}", r.body);
+        }
+        let bodies = [
+            (
+                "/nfc-keys",
+                serde_json::json!({"member_id": bob, "uid": "AABBCCDD", "expires_at": at}),
+                "expires_at",
+            ),
+            (
+                "/access-rules",
+                serde_json::json!({"name": "x", "rule_type": "date_range", "parameters": {
+                    "start_date": at, "end_date": "2026-03-03T18:00:00Z"}}),
+                "parameters.start_date",
+            ),
+            (
+                "/access-rules",
+                serde_json::json!({"name": "x", "rule_type": "date_range", "parameters": {
+                    "start_date": "2026-03-03T18:00:00Z", "end_date": at}}),
+                "parameters.end_date",
+            ),
+            (
+                "/access-rules",
+                serde_json::json!({"name": "x", "rule_type": "guest_sponsor", "parameters": {
+                    "sponsor_id": bob, "start_date": at}}),
+                "parameters.start_date",
+            ),
+            (
+                "/access-rules",
+                serde_json::json!({"name": "x", "rule_type": "global_override", "parameters": {
+                    "mode": "open", "until": at}}),
+                "parameters.until",
+            ),
+        ];
+        for (path, body, field) in bodies {
+            let r = app.post(path, &t, body.clone()).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {:?}",
+                r.body
+            );
+            assert!(r.field(field).is_some(), "{body}: {:?}", r.body);
+        }
+    }
+    // Door clocks in unix seconds: the extremes are named, not a crash.
+    let (_, door) = app.device("clock-door").await;
+    for ts in [i64::MIN, -1, i64::MAX] {
+        let r = app
+            .post(
+                "/device/approve",
+                &door,
+                serde_json::json!({"uid": "AABBCCDD", "timestamp": ts}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{ts}: {:?}",
+            r.body
+        );
+        assert!(r.field("timestamp").is_some(), "{ts}: {:?}", r.body);
+    }
+}
