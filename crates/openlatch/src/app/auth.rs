@@ -132,16 +132,26 @@ async fn record_login_failure(
             throttle::block(&mut tx, &scope, now + secs).await?;
         }
     }
-    // Never the password; the username only as typed (it may be a typo of a password,
-    // so it is cut short).
-    let shown: String = username.chars().take(64).collect();
+    // Never the password, and never what was typed unless it names a member:
+    // people type their password into the username field, and keyholders
+    // read this log.
+    let details = match &member {
+        Some(m) => json!({
+            "username": m.username,
+            "client_addr": client.to_string(),
+            "reason": reason,
+        }),
+        None => {
+            json!({ "username_known": false, "client_addr": client.to_string(), "reason": reason })
+        }
+    };
     audit::insert(
         &mut tx,
         NewEntry::now(
             event::LOGIN_FAILED,
             Actor::Server,
             member.map(|m| m.id.to_string()),
-            json!({ "username": shown, "client_addr": client.to_string(), "reason": reason }),
+            details,
         ),
     )
     .await?;

@@ -26,7 +26,10 @@ async fn unknown_user_and_wrong_password_look_the_same_and_are_audited_without_t
     assert_eq!(failures.len(), 2);
     let text = serde_json::to_string(&failures).expect("json");
     assert!(!text.contains("not-the-password-xyz"), "{text}");
-    assert_eq!(failures[0]["details"]["username"], "nobody");
+    // What was typed as an unknown name may be a password: it is not kept.
+    assert!(!text.contains("nobody"), "{text}");
+    assert_eq!(failures[0]["details"]["username_known"], false);
+    assert_eq!(failures[1]["details"]["username"], ADMIN_USER);
     assert_eq!(failures[0]["details"]["reason"], "unknown_user");
     assert_eq!(failures[1]["details"]["reason"], "wrong_password");
     assert_eq!(failures[1]["details"]["client_addr"], "127.0.0.1");
@@ -312,4 +315,20 @@ async fn logout_all_ends_every_session_of_the_caller_and_no_one_elses() {
         .request(Method::POST, "/auth/logout-all", None, None)
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_password_typed_as_the_username_never_reaches_the_audit_log() {
+    let app = spawn_app().await;
+    let (_, keyholder) = app.member_with_role("kim", "keyholder").await;
+    let typed = "Tr0ub4dor&3-my-real-password";
+    let r = app.try_login(typed, "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let seen = app
+        .get("/audit-log?event_type=login_failed", &keyholder)
+        .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    let text = seen.body.to_string();
+    assert!(!text.to_lowercase().contains("tr0ub4dor"), "{text}");
+    assert_eq!(seen.body[0]["details"]["reason"], "unknown_user");
 }
