@@ -12,6 +12,7 @@ pub mod ids;
 pub mod key;
 pub mod member;
 pub mod rule;
+pub mod text;
 pub mod validation;
 
 pub use ids::{DeviceId, KeyId, MemberId, RuleId};

@@ -507,14 +507,9 @@ pub struct Rule {
     pub seq: i64,
 }
 
-/// A rule name: 1 to 100 characters, no control characters.
-pub fn parse_rule_name(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    let n = t.chars().count();
-    if n == 0 || n > 100 || t.chars().any(char::is_control) {
-        return Err("must be 1 to 100 characters without control characters");
-    }
-    Ok(t.to_owned())
+/// A rule name: 1 to 100 characters of plain text.
+pub fn parse_rule_name(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 1, 100)
 }
 
 #[cfg(test)]

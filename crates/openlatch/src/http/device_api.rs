@@ -5,7 +5,7 @@ use super::error::ErrorBody;
 use super::extract::{ApiJson, Door};
 use crate::app::approvals::{self, ApprovalStatusWire, Opened};
 use crate::app::{device_api, App, AppError};
-use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, NUKI_STATES};
 use crate::domain::{MemberId, Validation};
 use axum::extract::{Request, State};
 use axum::Json;
@@ -105,10 +105,12 @@ pub struct HeartbeatBody {
 impl HeartbeatBody {
     fn parse(self) -> Result<Heartbeat, AppError> {
         let mut v = Validation::default();
-        let fw = self.firmware_version.trim();
-        if fw.is_empty() || fw.len() > 64 || fw.chars().any(char::is_control) {
-            v.fail("firmware_version", "must be 1 to 64 characters");
-        }
+        let fw = v
+            .field(
+                "firmware_version",
+                crate::domain::text::parse_text(&self.firmware_version, 1, 64),
+            )
+            .unwrap_or_default();
         for (name, value) in [
             ("allowlist_version", self.allowlist_version),
             ("uptime_seconds", self.uptime_seconds),
@@ -128,17 +130,18 @@ impl HeartbeatBody {
             v.fail("nuki_battery_percent", "must be 0 to 100, or -1 if unknown");
         }
         if let Some(s) = &self.nuki_state {
-            let ok = (1..=32).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            if !ok {
-                v.fail("nuki_state", "must be a lock state such as locked");
+            if !NUKI_STATES.contains(&s.as_str()) {
+                v.fail(
+                    "nuki_state",
+                    format!("must be one of {}", NUKI_STATES.join(", ")),
+                );
             }
         }
         if !v.is_ok() {
             return Err(AppError::Validation(v.into_errors()));
         }
         Ok(Heartbeat {
-            firmware_version: fw.to_owned(),
+            firmware_version: fw,
             allowlist_version: self.allowlist_version,
             uptime_seconds: self.uptime_seconds,
             free_heap: self.free_heap,

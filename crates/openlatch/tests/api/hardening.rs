@@ -291,3 +291,205 @@ async fn every_time_field_refuses_times_out_of_range_with_422() {
         assert!(r.field("timestamp").is_some(), "{ts}: {:?}", r.body);
     }
 }
+
+/// Characters that make text read differently from what it is.
+const SPOOFING: [(&str, char); 10] = [
+    ("right-to-left override", '\u{202E}'),
+    ("left-to-right embedding", '\u{202A}'),
+    ("first-strong isolate", '\u{2068}'),
+    ("right-to-left mark", '\u{200F}'),
+    ("Arabic letter mark", '\u{061C}'),
+    ("zero-width space", '\u{200B}'),
+    ("zero-width joiner", '\u{200D}'),
+    ("byte-order mark", '\u{FEFF}'),
+    ("tag letter", '\u{E0041}'),
+    ("escape", '\u{1B}'),
+];
+
+#[tokio::test]
+async fn every_name_and_label_refuses_bidi_and_invisible_characters() {
+    let app = spawn_app().await;
+    let (bob, bob_token) = app.member_with_role("bob", "member").await;
+    let key = app.key_for(&bob, "AABBCCDD").await;
+    let key_id = key["id"].as_str().expect("key id").to_owned();
+    let (device, door) = app.device("front").await;
+    let rule = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            serde_json::json!({"name": "r", "rule_type": "role_minimum",
+                               "parameters": {"min_role": "member"}}),
+        )
+        .await;
+    let rule_id = rule.body["id"].as_str().expect("rule id").to_owned();
+    let admin = app.admin_token.clone();
+    for (what, c) in SPOOFING {
+        let text = format!("Bob{c}gnp.exe");
+        let email = format!("bob{c}@example.org");
+        let cases: Vec<(Method, String, &str, Value, &str)> = vec![
+            (
+                Method::POST,
+                "/members".into(),
+                &admin,
+                serde_json::json!({
+                "username": "eve", "email": "eve@example.org", "password": "long-enough-pw",
+                "display_name": text, "role": "member"}),
+                "display_name",
+            ),
+            (
+                Method::POST,
+                "/members".into(),
+                &admin,
+                serde_json::json!({
+                "username": "eve", "email": email, "password": "long-enough-pw",
+                "display_name": "Eve", "role": "member"}),
+                "email",
+            ),
+            (
+                Method::PUT,
+                format!("/members/{bob}"),
+                &admin,
+                serde_json::json!({"display_name": text}),
+                "display_name",
+            ),
+            (
+                Method::PUT,
+                "/me".into(),
+                &bob_token,
+                serde_json::json!({"display_name": text}),
+                "display_name",
+            ),
+            (
+                Method::PUT,
+                "/me".into(),
+                &bob_token,
+                serde_json::json!({"email": email}),
+                "email",
+            ),
+            (
+                Method::POST,
+                "/nfc-keys".into(),
+                &admin,
+                serde_json::json!({
+                "member_id": bob, "uid": "11223344", "label": text}),
+                "label",
+            ),
+            (
+                Method::POST,
+                format!("/nfc-keys/{key_id}/revoke"),
+                &admin,
+                serde_json::json!({"reason": text}),
+                "reason",
+            ),
+            (
+                Method::POST,
+                "/devices".into(),
+                &admin,
+                serde_json::json!({"name": text}),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/devices".into(),
+                &admin,
+                serde_json::json!({"name": "back", "location": text}),
+                "location",
+            ),
+            (
+                Method::PUT,
+                format!("/devices/{device}"),
+                &admin,
+                serde_json::json!({"name": text}),
+                "name",
+            ),
+            (
+                Method::PUT,
+                format!("/devices/{device}"),
+                &admin,
+                serde_json::json!({"location": text}),
+                "location",
+            ),
+            (
+                Method::POST,
+                "/access-rules".into(),
+                &admin,
+                serde_json::json!({
+                "name": text, "rule_type": "role_minimum",
+                "parameters": {"min_role": "member"}}),
+                "name",
+            ),
+            (
+                Method::PUT,
+                format!("/access-rules/{rule_id}"),
+                &admin,
+                serde_json::json!({"name": text}),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/device/heartbeat".into(),
+                &door,
+                serde_json::json!({
+                "firmware_version": text, "allowlist_version": 0, "uptime_seconds": 1,
+                "free_heap": 1, "wifi_rssi": -50}),
+                "firmware_version",
+            ),
+        ];
+        for (method, path, token, body, field) in cases {
+            let r = app
+                .request(method.clone(), &path, Some(token), Some(body))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{what} in {field} of {method} {path}: {:?}",
+                r.body
+            );
+            assert!(
+                r.field(field).is_some(),
+                "{what} {method} {path}: {:?}",
+                r.body
+            );
+        }
+    }
+    // The same fields take ordinary non-ASCII text.
+    let r = app
+        .put(
+            &format!("/members/{bob}"),
+            &admin,
+            serde_json::json!({"display_name": "Zoë 王"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn nuki_state_is_one_of_the_seed_states() {
+    let app = spawn_app().await;
+    let (_, door) = app.device("front").await;
+    let beat = |state: &str| {
+        serde_json::json!({"firmware_version": "1.0", "allowlist_version": 0,
+            "uptime_seconds": 1, "free_heap": 1, "wifi_rssi": -50, "nuki_paired": true,
+            "nuki_state": state})
+    };
+    for bad in ["open_sesame", "LOCKED", "", "locked\u{202E}"] {
+        let r = app.post("/device/heartbeat", &door, beat(bad)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad:?}: {:?}",
+            r.body
+        );
+        assert!(r.field("nuki_state").is_some(), "{:?}", r.body);
+    }
+    for good in [
+        "locked",
+        "unlatched",
+        "motor_blocked",
+        "boot_run",
+        "unknown",
+    ] {
+        let r = app.post("/device/heartbeat", &door, beat(good)).await;
+        assert!(r.status.is_success(), "{good}: {:?}", r.body);
+    }
+}
