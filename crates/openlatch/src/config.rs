@@ -84,6 +84,8 @@ pub struct Config {
     pub monitoring_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub db_max_connections: u32,
+    /// argon2 checks running at once (each holds 19 MiB); default: the cores.
+    pub password_workers: usize,
 }
 
 impl Default for Config {
@@ -106,6 +108,8 @@ impl Default for Config {
             monitoring_token: None,
             log_format: LogFormat::Text,
             db_max_connections: 10,
+            password_workers: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get),
         }
     }
 }
@@ -203,6 +207,9 @@ impl Config {
         if let Some(v) = env("OPENLATCH_LOG_FORMAT") {
             self.log_format = parsed("OPENLATCH_LOG_FORMAT", v)?;
         }
+        if let Some(v) = env("OPENLATCH_PASSWORD_WORKERS") {
+            self.password_workers = parsed("OPENLATCH_PASSWORD_WORKERS", v)?;
+        }
         if let Some(v) = env("OPENLATCH_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parsed("OPENLATCH_DB_MAX_CONNECTIONS", v)?;
         }
@@ -228,6 +235,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "db_max_connections must be at least 1".into(),
+            ));
+        }
+        if !(1..=256).contains(&self.password_workers) {
+            return Err(ConfigError::Invalid(
+                "password_workers must be between 1 and 256".into(),
             ));
         }
         if let Some(secret) = &self.jwt_secret {

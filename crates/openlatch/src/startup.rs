@@ -34,7 +34,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let tokens = bootstrap::token_keys(&db, &config)
         .await
         .context("loading the token-signing secret")?;
-    let passwords = Passwords::new()
+    let passwords = Passwords::new(config.password_workers)
         .await
         .context("preparing password hashing")?;
     let signing = signing::load(&db, &config)

@@ -54,6 +54,13 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for a moment (password checks all busy, database locked):
+    /// 503 with `Retry-After`, rather than an unbounded queue.
+    #[error("{message}; try again in {retry_after_secs} s")]
+    Busy {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
