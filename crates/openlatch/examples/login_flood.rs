@@ -75,7 +75,10 @@ async fn main() {
         *counts.entry(t.await.expect("task")).or_default() += 1;
     }
     let elapsed = start.elapsed();
-    println!("{n} concurrent logins answered in {:.2} s", elapsed.as_secs_f64());
+    println!(
+        "{n} concurrent logins answered in {:.2} s",
+        elapsed.as_secs_f64()
+    );
     for (status, count) in &counts {
         println!("  {status}: {count}");
     }

@@ -86,6 +86,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// argon2 checks running at once (each holds 19 MiB); default: the cores.
     pub password_workers: usize,
+    /// Start even if the data directory or database is readable by others.
+    pub allow_insecure_permissions: bool,
 }
 
 impl Default for Config {
@@ -110,6 +112,7 @@ impl Default for Config {
             db_max_connections: 10,
             password_workers: std::thread::available_parallelism()
                 .map_or(2, std::num::NonZeroUsize::get),
+            allow_insecure_permissions: false,
         }
     }
 }
@@ -206,6 +209,18 @@ impl Config {
         }
         if let Some(v) = env("OPENLATCH_LOG_FORMAT") {
             self.log_format = parsed("OPENLATCH_LOG_FORMAT", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_ALLOW_INSECURE_PERMISSIONS") {
+            self.allow_insecure_permissions = match v.trim() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "OPENLATCH_ALLOW_INSECURE_PERMISSIONS",
+                        message: "must be 1 or 0".into(),
+                    })
+                }
+            };
         }
         if let Some(v) = env("OPENLATCH_PASSWORD_WORKERS") {
             self.password_workers = parsed("OPENLATCH_PASSWORD_WORKERS", v)?;

@@ -2,6 +2,7 @@
 
 use crate::app::{allowlist, approvals, bootstrap, device_api, password::Passwords, signing, App};
 use crate::config::Config;
+use crate::datadir;
 use crate::http;
 use crate::storage::{now_unix, sessions, Backend, Db};
 use anyhow::Context;
@@ -18,8 +19,6 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     if let Some(url) = &config.database_url {
         return Ok(url.expose_secret().to_owned());
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let file = config.data_dir.join("openlatch.db");
     Ok(format!("sqlite://{}?mode=rwc", file.display()))
 }
@@ -27,6 +26,20 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
 /// Connects, migrates and prepares everything a request needs.
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let url = database_url(&config)?;
+    // The data directory holds the database by default and the generated
+    // master key: private and writable, or no start.
+    if config.database_url.is_none() || config.data_dir.exists() {
+        let dir = datadir::prepare(&config)?;
+        tracing::info!(data_dir = %dir.display(), "data directory");
+    } else {
+        datadir::restrict_umask();
+    }
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+    {
+        datadir::check_database_file(std::path::Path::new(file), &config)?;
+    }
     let db = Db::connect(&url, config.db_max_connections)
         .await
         .context("connecting to the database")?;
@@ -85,6 +98,11 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
         let app = build_app(config).await?;
+        tracing::info!(
+            master_public_key = %app.signing.master_public_hex(),
+            fingerprint = %app.signing.master_fingerprint(),
+            "doors must be provisioned with this master public key"
+        );
         bootstrap::first_admin(&app)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
