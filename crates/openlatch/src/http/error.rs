@@ -25,6 +25,11 @@ pub struct ErrorDetail {
     pub fields: FieldErrors,
 }
 
+/// Marks a response whose transaction hit a serialization failure or a
+/// deadlock; [`super::retry`] runs such a request again.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryableConflict;
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
@@ -43,6 +48,10 @@ impl IntoResponse for AppError {
             AppError::Storage(StorageError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
+            AppError::Storage(StorageError::Busy(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_busy")
+            }
+            AppError::Storage(StorageError::Retryable(_)) => (StatusCode::CONFLICT, "conflict"),
             AppError::Storage(StorageError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             AppError::Storage(_) | AppError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -56,6 +65,14 @@ impl IntoResponse for AppError {
             }
             AppError::Storage(StorageError::Conflict(_)) => {
                 "conflicts with existing data".to_owned()
+            }
+            AppError::Storage(StorageError::Busy(_)) => {
+                tracing::warn!(error = %self, "database busy");
+                "the database is busy; try again shortly".to_owned()
+            }
+            AppError::Storage(StorageError::Retryable(_)) => {
+                tracing::warn!(error = %self, "transaction conflict after retries");
+                "a concurrent change conflicted with this one; try again".to_owned()
             }
             AppError::Storage(_) | AppError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
@@ -78,6 +95,7 @@ impl IntoResponse for AppError {
             }),
         )
             .into_response();
+        let mut response_is_retryable = false;
         let headers = response.headers_mut();
         match self {
             AppError::RateLimited { retry_after_secs }
@@ -86,10 +104,22 @@ impl IntoResponse for AppError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            AppError::Storage(StorageError::Busy(_)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            AppError::Storage(StorageError::Unavailable(_)) | AppError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            }
+            AppError::Storage(StorageError::Retryable(_)) => {
+                response_is_retryable = true;
+            }
             AppError::Unauthenticated | AppError::InvalidCredentials => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if response_is_retryable {
+            response.extensions_mut().insert(RetryableConflict);
         }
         response
     }

@@ -12,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod retry;
 pub mod rules;
 pub mod strict_json;
 
@@ -73,6 +74,10 @@ pub fn router(app: App) -> Router {
     // axum's own 405 has an empty body; every error keeps the one JSON shape.
     .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        retry::retry_conflicts,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
         monitoring::count_requests,
