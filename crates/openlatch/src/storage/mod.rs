@@ -25,9 +25,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,9 +163,8 @@ pub struct Db {
     /// SQLite allows one writer; queueing this process's writers here keeps
     /// them from spinning in SQLite's busy handler against each other.
     write_lock: Arc<Mutex<()>>,
-    /// Set while writes fail for want of the database (disk full, I/O,
-    /// read-only), cleared by the next write that commits; `/health` reports it.
-    writes_failing: Arc<AtomicBool>,
+    /// The last write probe of `/health`: when, and whether it committed.
+    write_probe: Arc<std::sync::Mutex<Option<(Instant, bool)>>>,
 }
 
 impl Db {
@@ -193,7 +191,7 @@ impl Db {
             pool,
             backend,
             write_lock: Arc::new(Mutex::new(())),
-            writes_failing: Arc::default(),
+            write_probe: Arc::default(),
         })
     }
 
@@ -238,31 +236,27 @@ impl Db {
         let mut conn = self.pool.acquire().await?;
         if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
             let e = StorageError::from(e);
-            self.note_write_result(&e);
             end_transaction(conn).await;
             return Err(e);
         }
         Ok(Tx {
             conn: Some(conn),
             guard,
-            db: self.clone(),
         })
     }
 
-    fn note_write_result(&self, e: &StorageError) {
-        if matches!(e, StorageError::Unavailable(_)) {
-            self.writes_failing.store(true, Ordering::Release);
-        }
-    }
-
-    /// Whether the database takes writes: false after a write failed for
-    /// want of the database (disk full, I/O error, read-only file) until a
-    /// probe or a later write commits.
+    /// Whether the database takes writes, by a small write that touches a
+    /// page (it fails while the disk is full, even though reads work).
+    /// Checked at most once a second, however often `/health` is asked.
     pub async fn writable(&self) -> bool {
-        if !self.writes_failing.load(Ordering::Acquire) {
-            return true;
+        const FRESH: Duration = Duration::from_secs(1);
+        if let Ok(last) = self.write_probe.lock() {
+            if let Some((at, ok)) = *last {
+                if at.elapsed() < FRESH {
+                    return ok;
+                }
+            }
         }
-        // A write that touches a page: it fails while the disk is full.
         let probe = async {
             let mut tx = self.begin().await?;
             sqlx::query(
@@ -274,7 +268,11 @@ impl Db {
             .await?;
             tx.commit().await
         };
-        probe.await.is_ok()
+        let ok = probe.await.is_ok();
+        if let Ok(mut last) = self.write_probe.lock() {
+            *last = Some((Instant::now(), ok));
+        }
+        ok
     }
 
     pub async fn ping(&self) -> bool {
@@ -291,7 +289,6 @@ pub struct Tx {
     conn: Option<PoolConnection<Any>>,
     /// SQLite's in-process writer queue; held until the transaction has ended.
     guard: Option<OwnedMutexGuard<()>>,
-    db: Db,
 }
 
 impl Tx {
@@ -300,15 +297,10 @@ impl Tx {
             return Ok(());
         };
         match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => {
-                self.db.writes_failing.store(false, Ordering::Release);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
-                let e = StorageError::from(e);
-                self.db.note_write_result(&e);
                 end_transaction(conn).await;
-                Err(e)
+                Err(e.into())
             }
         }
     }

@@ -15,3 +15,4 @@ mod keys;
 mod members;
 mod monitoring;
 mod rules;
+mod storage_failures;
