@@ -40,6 +40,7 @@ impl From<Entry> for AuditView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// One event type; `anomaly_detected` also finds `anomaly_outside_hours`.

@@ -23,7 +23,9 @@ pub fn routes() -> OpenApiRouter<App> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     username: String,
+    #[schema(max_length = 1024)]
     password: String,
 }
 

@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<App> {
 #[allow(dead_code)]
 pub struct DeviceEventBody {
     /// Hex UID; empty for events not tied to a card (nuki_*, locked_*).
+    #[schema(pattern = r"^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})?$")]
     uid: String,
     /// A device event type, e.g. `access_granted`.
     event: String,
@@ -34,7 +35,7 @@ pub struct DeviceEventBody {
     /// Optional per-device sequence number (u32), used for deduplication.
     seq: Option<u32>,
     /// Optional object, at most 4 KiB.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
 }
 
@@ -86,6 +87,23 @@ async fn post_events(
     }))
 }
 
+/// The lock states a heartbeat may report (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum NukiStateDoc {
+    Locked,
+    Unlocked,
+    Unlatched,
+    Unlatching,
+    Unlocking,
+    Locking,
+    MotorBlocked,
+    Uncalibrated,
+    BootRun,
+    Unknown,
+}
+
 /// The seed's heartbeat; NUKI fields are absent when the door has no lock.
 #[derive(Deserialize, ToSchema)]
 pub struct HeartbeatBody {
@@ -99,6 +117,7 @@ pub struct HeartbeatBody {
     nuki_battery_critical: Option<bool>,
     nuki_paired: Option<bool>,
     /// locked, unlocked, ... (stored, never shown by monitoring).
+    #[schema(value_type = Option<NukiStateDoc>)]
     nuki_state: Option<String>,
 }
 

@@ -59,6 +59,7 @@ impl From<NfcKey> for KeyView {
 pub struct RegisterKeyRequest {
     member_id: String,
     /// Hex, 4, 7 or 10 bytes; `:`, `-` and spaces are ignored.
+    #[schema(pattern = r"^[0-9A-Fa-f:\- ]{8,40}$")]
     uid: String,
     label: Option<String>,
     key_type: Option<String>,

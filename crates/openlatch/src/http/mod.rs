@@ -12,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod openapi_errors;
 pub mod retry;
 pub mod rules;
 pub mod strict_json;
@@ -62,9 +63,10 @@ fn api_routes() -> OpenApiRouter<App> {
 }
 
 pub fn router(app: App) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_routes())
         .split_for_parts();
+    openapi_errors::document_common_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     api.route(
         "/api/v1/openapi.json",

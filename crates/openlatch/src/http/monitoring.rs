@@ -44,6 +44,7 @@ fn text(body: String, content_type: &'static str) -> Response {
 }
 
 #[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct BatteryQuery {
     /// Warning at or below this percentage (default 30).

@@ -493,3 +493,69 @@ async fn nuki_state_is_one_of_the_seed_states() {
         assert!(r.status.is_success(), "{good}: {:?}", r.body);
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_passes_a_validator_and_names_the_common_errors() {
+    let app = spawn_app().await;
+    let doc = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .text()
+        .await
+        .expect("body");
+    let file = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(file.path(), &doc).expect("write");
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(file.path())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("openapi-spec-validator is needed (pip install openapi-spec-validator; .ci/run does it): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "the served OpenAPI document is invalid:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&doc).expect("json");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(responses.contains_key("503"), "{method} {path}: no 503");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                // A parameter is in the path only if the path names it.
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().expect("name");
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {p}"
+                    );
+                }
+            }
+            if !op["requestBody"]["content"]["application/json"].is_null() {
+                for status in ["400", "413", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path}: no {status}"
+                    );
+                }
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(!schemas["DeviceEventBody"]["required"]
+        .as_array()
+        .expect("required")
+        .contains(&Value::from("details")));
+    assert_eq!(
+        schemas["NukiStateDoc"]["enum"].as_array().map(Vec::len),
+        Some(10)
+    );
+    assert_eq!(
+        schemas["RuleTypeDoc"]["enum"].as_array().map(Vec::len),
+        Some(5)
+    );
+}
