@@ -23,6 +23,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
         let value = super::strict_json::parse_body(&bytes)?;
+        // serde would fill a struct from an array in field order.
+        if !value.is_object() {
+            return Err(AppError::field("body", "must be a JSON object"));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {
@@ -226,6 +230,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
             return Ok(ApiJsonOrEmpty(T::default()));
         }
         let value = super::strict_json::parse_body(&bytes)?;
+        // serde would fill a struct from an array in field order.
+        if !value.is_object() {
+            return Err(AppError::field("body", "must be a JSON object"));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJsonOrEmpty)
             .map_err(|e| {
