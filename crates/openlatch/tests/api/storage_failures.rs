@@ -186,3 +186,50 @@ async fn admins_demoting_each_other_at_once_never_get_500() {
         }
     }
 }
+
+/// A real PostgreSQL deadlock is classified as retryable (which the retry
+/// middleware acts on), deterministically: two connections lock two rows
+/// in opposite order.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: deadlock detection is PostgreSQL's"]
+async fn a_postgres_deadlock_is_a_retryable_storage_error() {
+    use openlatch::storage::StorageError;
+    use sqlx::Connection;
+    assert!(
+        crate::helpers::is_postgres(),
+        "set OPENLATCH_TEST_DATABASE_URL to a PostgreSQL server"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = crate::helpers::fresh_database(dir.path()).await;
+    let mut a = sqlx::PgConnection::connect(&url).await.expect("a");
+    let mut b = sqlx::PgConnection::connect(&url).await.expect("b");
+    for setup in [
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (1, 0), (2, 0)",
+    ] {
+        sqlx::query(setup).execute(&mut a).await.expect("setup");
+    }
+    for c in [&mut a, &mut b] {
+        sqlx::query("BEGIN").execute(&mut *c).await.expect("begin");
+    }
+    sqlx::query("UPDATE t SET v = 1 WHERE id = 1")
+        .execute(&mut a)
+        .await
+        .expect("a locks 1");
+    sqlx::query("UPDATE t SET v = 1 WHERE id = 2")
+        .execute(&mut b)
+        .await
+        .expect("b locks 2");
+    let (ra, rb) = tokio::join!(
+        sqlx::query("UPDATE t SET v = 2 WHERE id = 2").execute(&mut a),
+        sqlx::query("UPDATE t SET v = 2 WHERE id = 1").execute(&mut b),
+    );
+    let loser = match (ra, rb) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("expected exactly one deadlock victim: {other:?}"),
+    };
+    assert!(
+        matches!(StorageError::from(loser), StorageError::Retryable(_)),
+        "a deadlock must be retryable"
+    );
+}
