@@ -1,6 +1,6 @@
 //! Configuration: defaults, then an optional TOML file, then `OPENLATCH_*` variables.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -107,6 +107,10 @@ pub struct Config {
     pub smtp_from: Option<String>,
     /// Where people reach this server, for links in e-mails (`https://door.example.org`).
     pub public_url: Option<String>,
+    /// argon2 checks running at once (each holds 19 MiB); default: the cores.
+    pub password_workers: usize,
+    /// Start even if the data directory or database is readable by others.
+    pub allow_insecure_permissions: bool,
 }
 
 impl Default for Config {
@@ -140,6 +144,9 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: None,
             public_url: None,
+            password_workers: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get),
+            allow_insecure_permissions: false,
         }
     }
 }
@@ -237,6 +244,21 @@ impl Config {
         if let Some(v) = env("OPENLATCH_LOG_FORMAT") {
             self.log_format = parsed("OPENLATCH_LOG_FORMAT", v)?;
         }
+        if let Some(v) = env("OPENLATCH_ALLOW_INSECURE_PERMISSIONS") {
+            self.allow_insecure_permissions = match v.trim() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "OPENLATCH_ALLOW_INSECURE_PERMISSIONS",
+                        message: "must be 1 or 0".into(),
+                    })
+                }
+            };
+        }
+        if let Some(v) = env("OPENLATCH_PASSWORD_WORKERS") {
+            self.password_workers = parsed("OPENLATCH_PASSWORD_WORKERS", v)?;
+        }
         if let Some(v) = env("OPENLATCH_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parsed("OPENLATCH_DB_MAX_CONNECTIONS", v)?;
         }
@@ -332,8 +354,60 @@ impl Config {
                 "db_max_connections must be at least 1".into(),
             ));
         }
+        if !(1..=256).contains(&self.password_workers) {
+            return Err(ConfigError::Invalid(
+                "password_workers must be between 1 and 256".into(),
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            check_jwt_secret(secret.expose_secret()).map_err(|message| ConfigError::Env {
+                var: "OPENLATCH_JWT_SECRET",
+                message,
+            })?;
+        }
         Ok(())
     }
+}
+
+/// Bytes a token-signing secret must have at least.
+pub const JWT_SECRET_MIN_BYTES: usize = 32;
+/// Estimated entropy a token-signing secret must have at least.
+const JWT_SECRET_MIN_BITS: f64 = 128.0;
+
+/// A short or repetitive HS256 secret lets anyone who guesses it forge an
+/// admin session. The estimate is the string's own symbol frequencies times
+/// its length: `openssl rand -hex 32` (about 240 bits) passes, 32 times the
+/// same letter (0 bits) or a repeated word does not.
+fn check_jwt_secret(secret: &str) -> Result<(), String> {
+    let len = secret.len();
+    if len < JWT_SECRET_MIN_BYTES {
+        return Err(format!(
+            "is {len} bytes long; it must be at least {JWT_SECRET_MIN_BYTES} random bytes \
+             (e.g. `openssl rand -hex 32`), or unset it to let the server create one"
+        ));
+    }
+    let mut counts = [0usize; 256];
+    for b in secret.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    #[allow(clippy::cast_precision_loss)] // lengths far below 2^52
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / len as f64;
+            -p * p.log2()
+        })
+        .sum::<f64>()
+        * len as f64;
+    if bits < JWT_SECRET_MIN_BITS {
+        return Err(format!(
+            "has too little entropy (about {bits:.0} bits; at least {JWT_SECRET_MIN_BITS:.0} \
+             needed): use random bytes, e.g. `openssl rand -hex 32`, or unset it to let the \
+             server create one"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -429,6 +503,29 @@ mod tests {
         let err =
             Config::load(None, env(&[("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "5")])).unwrap_err();
         assert!(err.to_string().contains("door_offline_after_secs"), "{err}");
+    }
+
+    #[test]
+    fn weak_jwt_secrets_refuse_to_start_naming_the_variable() {
+        for weak in [
+            "",
+            "a",
+            "short-but-not-empty",
+            &"a".repeat(64),
+            &"abcd".repeat(8),
+        ] {
+            let err = Config::load(None, env(&[("OPENLATCH_JWT_SECRET", weak)]))
+                .expect_err("a weak secret must be refused");
+            assert!(err.to_string().contains("OPENLATCH_JWT_SECRET"), "{err}");
+        }
+        // What `openssl rand -hex 32` and `-base64 32` print.
+        for strong in [
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "q3Z1n0sVbR8yT+e2LkWmP4xHc7GdJ9uA/Nf5oIiY6tE=",
+        ] {
+            Config::load(None, env(&[("OPENLATCH_JWT_SECRET", strong)]))
+                .expect("a random secret is accepted");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::app::{
     allowlist, approvals, bootstrap, device_api, notifications, password::Passwords, signing, App,
 };
 use crate::config::Config;
+use crate::datadir;
 use crate::http;
 use crate::storage::{now_unix, sessions, Backend, Db};
 use crate::tls::{Certificates, TlsListener};
@@ -23,8 +24,6 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     if let Some(url) = &config.database_url {
         return Ok(url.expose_secret().to_owned());
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let file = config.data_dir.join("openlatch.db");
     Ok(format!("sqlite://{}?mode=rwc", file.display()))
 }
@@ -37,6 +36,20 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
 
 async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
     let url = database_url(&config)?;
+    // The data directory holds the database by default and the generated
+    // master key: private and writable, or no start.
+    if config.database_url.is_none() || config.data_dir.exists() {
+        let dir = datadir::prepare(&config)?;
+        tracing::info!(data_dir = %dir.display(), "data directory");
+    } else {
+        datadir::restrict_umask();
+    }
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+    {
+        datadir::check_database_file(std::path::Path::new(file), &config)?;
+    }
     let db = Db::connect(&url, config.db_max_connections)
         .await
         .context("connecting to the database")?;
@@ -44,7 +57,7 @@ async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
     let tokens = bootstrap::token_keys(&db, &config)
         .await
         .context("loading the token-signing secret")?;
-    let passwords = Passwords::new()
+    let passwords = Passwords::new(config.password_workers)
         .await
         .context("preparing password hashing")?;
     let signing = signing::load(&db, &config)
@@ -104,6 +117,11 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
         let app = build_app_inner(config, true).await?;
+        tracing::info!(
+            master_public_key = %app.signing.master_public_hex(),
+            fingerprint = %app.signing.master_fingerprint(),
+            "doors must be provisioned with this master public key"
+        );
         bootstrap::first_admin(&app)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;

@@ -44,6 +44,8 @@ pub enum AppError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("{message}")]
     Conflict {
         message: String,
@@ -53,6 +55,13 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for a moment (password checks all busy, database locked):
+    /// 503 with `Retry-After`, rather than an unbounded queue.
+    #[error("{message}; try again in {retry_after_secs} s")]
+    Busy {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
