@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod domain;
 pub mod http;
 pub mod ops;

@@ -1,7 +1,10 @@
 //! Building the server on any listener, so tests can run it on port 0.
 
-use crate::app::{allowlist, approvals, bootstrap, device_api, password::Passwords, signing, App};
+use crate::app::{
+    allowlist, approvals, bootstrap, device_api, notifications, password::Passwords, signing, App,
+};
 use crate::config::Config;
+use crate::datadir;
 use crate::http;
 use crate::storage::{now_unix, sessions, Backend, Db};
 use crate::tls::{Certificates, TlsListener};
@@ -21,15 +24,32 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     if let Some(url) = &config.database_url {
         return Ok(url.expose_secret().to_owned());
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let file = config.data_dir.join("openlatch.db");
     Ok(format!("sqlite://{}?mode=rwc", file.display()))
 }
 
-/// Connects, migrates and prepares everything a request needs.
+/// Connects, migrates and prepares everything a request needs (for
+/// command-line tools: no MQTT connection).
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    build_app_inner(config, false).await
+}
+
+async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
     let url = database_url(&config)?;
+    // The data directory holds the database by default and the generated
+    // master key: private and writable, or no start.
+    if config.database_url.is_none() || config.data_dir.exists() {
+        let dir = datadir::prepare(&config)?;
+        tracing::info!(data_dir = %dir.display(), "data directory");
+    } else {
+        datadir::restrict_umask();
+    }
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+    {
+        datadir::check_database_file(std::path::Path::new(file), &config)?;
+    }
     let db = Db::connect(&url, config.db_max_connections)
         .await
         .context("connecting to the database")?;
@@ -37,12 +57,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let tokens = bootstrap::token_keys(&db, &config)
         .await
         .context("loading the token-signing secret")?;
-    let passwords = Passwords::new()
+    let passwords = Passwords::new(config.password_workers)
         .await
         .context("preparing password hashing")?;
     let signing = signing::load(&db, &config)
         .await
         .context("loading the allow-list signing key")?;
+    let hub = notifications::Hub::new(&config, serving).context("setting up notifications")?;
     Ok(App {
         db,
         config: Arc::new(config),
@@ -52,7 +73,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         list_builds: Arc::default(),
         poll_cache: Arc::default(),
         approvals: Arc::default(),
-        notifications: Arc::default(),
+        notifications: Arc::new(hub),
         http_metrics: Default::default(),
     })
 }
@@ -95,7 +116,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
-        let app = build_app(config).await?;
+        let app = build_app_inner(config, true).await?;
+        tracing::info!(
+            master_public_key = %app.signing.master_public_hex(),
+            fingerprint = %app.signing.master_fingerprint(),
+            "doors must be provisioned with this master public key"
+        );
         bootstrap::first_admin(&app)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
@@ -153,6 +179,9 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.app.clone()));
         let list_refresh = tokio::spawn(list_refresh(self.app.clone()));
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let outbox_worker = tokio::spawn(notifications::worker(self.app.clone(), worker_stop));
+        let checks = tokio::spawn(notification_checks(self.app.clone()));
         let hub = self.app.approvals.clone();
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
@@ -207,6 +236,16 @@ impl Application {
         housekeeping.abort();
         list_refresh.abort();
         reloader.abort();
+        checks.abort();
+        // The outbox worker finishes its sends or hands its claims back.
+        let _ = stop_worker.send(true);
+        if tokio::time::timeout(Duration::from_secs(10), outbox_worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the notification worker did not stop in time");
+        }
+        self.app.notifications.shutdown().await;
         if let Some(l) = self.approval_listener {
             l.abort();
         }
@@ -280,6 +319,9 @@ async fn housekeeping(app: App) {
         if let Err(e) = device_api::prune_history(&app).await {
             tracing::warn!(error = %e, "heartbeat history clean-up failed");
         }
+        if let Err(e) = notifications::prune(&app).await {
+            tracing::warn!(error = %e, "notification history clean-up failed");
+        }
     }
 }
 
@@ -292,6 +334,18 @@ async fn list_refresh(app: App) {
         tick.tick().await;
         if let Err(e) = allowlist::rebuild(&app).await {
             tracing::warn!(error = %e, "background allow-list build failed");
+        }
+    }
+}
+
+/// Offline doors, sub-key expiry and override ends, every 30 s.
+async fn notification_checks(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = notifications::checks::run_checks(&app, now_unix()).await {
+            tracing::warn!(error = %e, "notification checks failed");
         }
     }
 }

@@ -28,13 +28,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A data directory the server creates itself.
+struct DataDir<'a>(&'a Path);
+
+impl DataDir<'_> {
+    fn path(&self) -> &Path {
+        self.0
+    }
+}
+
 fn vectors() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ol02/tests/vectors")
 }
 
 #[test]
 fn admin_create_reads_the_password_from_stdin() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The server creates its data directory private (0700); a temp dir is 0755.
+    let data = tmp.path().join("data");
+    let dir = DataDir(&data);
     let out = openlatch(
         &["admin", "create", "--username", "root"],
         dir.path(),

@@ -16,7 +16,7 @@ pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
-pub mod notify;
+pub mod notifications;
 pub mod password;
 pub mod poll_cache;
 pub mod rules;
@@ -45,6 +45,8 @@ pub enum AppError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("{message}")]
     Conflict {
         message: String,
@@ -54,6 +56,13 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for a moment (password checks all busy, database locked):
+    /// 503 with `Retry-After`, rather than an unbounded queue.
+    #[error("{message}; try again in {retry_after_secs} s")]
+    Busy {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
@@ -92,8 +101,8 @@ pub struct App {
     pub poll_cache: Arc<poll_cache::PollCache>,
     /// Waiting doors and live approval streams of this instance.
     pub approvals: Arc<approvals::ApprovalHub>,
-    /// Alerts that must reach people at once (rate limited).
-    pub notifications: Arc<notify::Notifications>,
+    /// The notification senders and the outbox worker's wake-up.
+    pub notifications: Arc<notifications::Hub>,
     /// In-memory HTTP counters for `/monitoring/metrics`.
     pub http_metrics: monitoring::HttpMetrics,
 }

@@ -28,6 +28,7 @@ pub mod event {
     pub const KEY_REVOKED: &str = "key_revoked";
     pub const LOGIN_FAILED: &str = "login_failed";
     pub const LOGIN_SUCCEEDED: &str = "login_succeeded";
+    pub const LOGGED_OUT: &str = "logged_out";
     pub const DEVICE_REGISTERED: &str = "device_registered";
     pub const DEVICE_UPDATED: &str = "device_updated";
     pub const DEVICE_DELETED: &str = "device_deleted";

@@ -64,23 +64,14 @@ impl From<&Zone> for ZoneScope {
     }
 }
 
-/// A zone name: 1 to 64 characters, no control characters.
-pub fn parse_zone_name(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    let n = t.chars().count();
-    if n == 0 || n > 64 || t.chars().any(char::is_control) {
-        return Err("must be 1 to 64 characters without control characters");
-    }
-    Ok(t.to_owned())
+/// A zone name: 1 to 64 characters of plain text.
+pub fn parse_zone_name(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 1, 64)
 }
 
-/// A free-text description: at most 500 characters.
-pub fn parse_zone_description(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    if t.chars().count() > 500 || t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err("must be at most 500 characters without control characters");
-    }
-    Ok(t.to_owned())
+/// A free-text description: at most 500 characters of plain text.
+pub fn parse_zone_description(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 0, 500)
 }
 
 #[cfg(test)]
@@ -96,6 +87,7 @@ mod tests {
         assert!(DefaultPresence::parse("everyone").is_err());
         assert_eq!(parse_zone_name("  laser room "), Ok("laser room".into()));
         assert!(parse_zone_name("").is_err());
+        assert!(parse_zone_name("lab\u{202E}oratory").is_err());
         assert!(parse_zone_name(&"x".repeat(65)).is_err());
         assert_eq!(
             ZoneId::MAIN.to_string(),

@@ -40,6 +40,7 @@ impl From<Entry> for AuditView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// One event type; `anomaly_detected` also finds `anomaly_outside_hours`.
@@ -61,15 +62,12 @@ async fn query_audit_log(
     _: Staff,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, AppError> {
-    let since = match q
+    let since = q
         .since
         .as_deref()
-        .map(DateTime::parse_from_rfc3339)
+        .map(crate::domain::parse_time)
         .transpose()
-    {
-        Ok(s) => s.map(|s| s.with_timezone(&Utc)),
-        Err(_) => return Err(AppError::field("since", "must be an RFC 3339 time")),
-    };
+        .map_err(|m| AppError::field("since", m))?;
     let rows = audit::query(
         &app,
         q.event_type.as_deref(),

@@ -25,6 +25,11 @@ pub struct ErrorDetail {
     pub fields: FieldErrors,
 }
 
+/// Marks a response whose transaction hit a serialization failure or a
+/// deadlock; [`super::retry`] runs such a request again.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryableConflict;
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
@@ -35,12 +40,18 @@ impl IntoResponse for AppError {
             AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Storage(StorageError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
+            AppError::Storage(StorageError::Busy(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_busy")
+            }
+            AppError::Storage(StorageError::Retryable(_)) => (StatusCode::CONFLICT, "conflict"),
             AppError::Storage(StorageError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             AppError::Storage(_) | AppError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -54,6 +65,14 @@ impl IntoResponse for AppError {
             }
             AppError::Storage(StorageError::Conflict(_)) => {
                 "conflicts with existing data".to_owned()
+            }
+            AppError::Storage(StorageError::Busy(_)) => {
+                tracing::warn!(error = %self, "database busy");
+                "the database is busy; try again shortly".to_owned()
+            }
+            AppError::Storage(StorageError::Retryable(_)) => {
+                tracing::warn!(error = %self, "transaction conflict after retries");
+                "a concurrent change conflicted with this one; try again".to_owned()
             }
             AppError::Storage(_) | AppError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
@@ -76,15 +95,31 @@ impl IntoResponse for AppError {
             }),
         )
             .into_response();
+        let mut response_is_retryable = false;
         let headers = response.headers_mut();
         match self {
-            AppError::RateLimited { retry_after_secs } => {
+            AppError::RateLimited { retry_after_secs }
+            | AppError::Busy {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            AppError::Storage(StorageError::Busy(_)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            AppError::Storage(StorageError::Unavailable(_)) | AppError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            }
+            AppError::Storage(StorageError::Retryable(_)) => {
+                response_is_retryable = true;
             }
             AppError::Unauthenticated | AppError::InvalidCredentials => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if response_is_retryable {
+            response.extensions_mut().insert(RetryableConflict);
         }
         response
     }

@@ -66,6 +66,7 @@ async fn detail(app: &App, m: Member) -> Result<MemberDetailView, AppError> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberFilter {
     /// `admin`, `keyholder`, `member` or `guest`.
@@ -76,9 +77,12 @@ pub struct MemberFilter {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemberRequest {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{2,31}$")]
     username: String,
+    #[schema(max_length = 254)]
     email: String,
-    /// At least 10 characters.
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
     /// Defaults to the username.
     display_name: Option<String>,
@@ -162,6 +166,7 @@ pub struct UpdateMeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
     new_password: String,
 }
 

@@ -13,7 +13,11 @@ pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod notifications;
+pub mod openapi_errors;
+pub mod retry;
 pub mod rules;
+pub mod strict_json;
 pub mod zones;
 
 use crate::app::{App, AppError};
@@ -60,20 +64,28 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(rules::routes())
         .merge(allowlist::routes())
         .merge(keypad::routes())
+        .merge(notifications::routes())
         .merge(zones::routes())
 }
 
 pub fn router(app: App) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_routes())
         .split_for_parts();
+    openapi_errors::document_common_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     api.route(
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
     .fallback(|| async { AppError::NotFound("route") })
+    // axum's own 405 has an empty body; every error keeps the one JSON shape.
+    .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        retry::retry_conflicts,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
         monitoring::count_requests,

@@ -74,6 +74,7 @@ impl From<Rule> for RuleView {
 #[serde(deny_unknown_fields)]
 pub struct CreateRuleRequest {
     name: String,
+    #[schema(value_type = RuleTypeDoc)]
     rule_type: String,
     /// Per `rule_type`, see docs/access-rules.md.
     #[schema(value_type = Object)]
@@ -257,4 +258,17 @@ async fn delete_rule(
 ) -> Result<StatusCode, AppError> {
     rules::delete(&app, &admin, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The rule types (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RuleTypeDoc {
+    TimeWindow,
+    DateRange,
+    GuestSponsor,
+    RoleMinimum,
+    GlobalOverride,
+    Grant,
 }
