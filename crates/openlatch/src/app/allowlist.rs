@@ -4,10 +4,11 @@ use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile, Compiled, KeyResult};
+use crate::domain::compile::{compile, compile_with_keypads, Compiled, KeyResult};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
-use crate::domain::rule::Rule;
+use crate::domain::rule::{Rule, RuleParams};
+use crate::domain::MemberId;
 use crate::storage::allowlists::{self, StoredList};
 use crate::storage::audit::{self, Actor, NewEntry};
 use crate::storage::{counters, keys, members, now_unix, rules};
@@ -15,6 +16,7 @@ use ol02::{DoorState, ListBuilder, TRAILER_LEN};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An online list is valid for a day...
@@ -31,6 +33,9 @@ pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
     pub rules: Vec<Rule>,
+    /// Members with keypad codes enrolled and their keypad ids. Only these
+    /// entries carry a keypad id; everyone else shares profiles.
+    pub enrolled_keypads: HashMap<MemberId, u16>,
 }
 
 pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
@@ -38,6 +43,9 @@ pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
         members: members::list(conn, None, None).await?,
         keys: keys::list_unrevoked(conn).await?,
         rules: rules::list(conn).await?,
+        // Keypad enrolment does not exist yet: nobody has codes, so no entry
+        // carries a keypad id. The enrolment table fills this map.
+        enrolled_keypads: HashMap::new(),
     })
 }
 
@@ -57,33 +65,57 @@ fn refresh_secs(app: &App) -> i64 {
 }
 
 pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
-    compile(
+    compile_with_keypads(
         &inputs.members,
         &inputs.keys,
         &inputs.rules,
+        &inputs.enrolled_keypads,
         now,
         now + validity,
     )
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots. Call inside the change's transaction.
+/// need more than four time slots, or after which the list would exceed a
+/// limit of the format. Call inside the change's transaction.
 pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
-    let keys = keys::list_unrevoked(conn).await?;
-    check_keys_compile(app, conn, &keys).await
+    check_whole_list(app, conn).await
+}
+
+/// Compiles and encodes the whole list as it would be after the change in
+/// `conn`'s transaction: a change the door could not read is refused at
+/// save time, never discovered by the build.
+pub async fn check_whole_list(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
+    let inputs = load_inputs(conn).await?;
+    let now = now_unix();
+    let validity = validity_secs(app);
+    let c = compile_inputs(&inputs, now, validity);
+    overflow_error(&c)?;
+    builder(&c, 1, now, now + validity)
+        .encode_unsigned()
+        .map_err(|e| capacity_error(&e))?;
+    Ok(())
 }
 
 /// [`check_compiles`] for a change that can only affect `keys` (a new key,
-/// a member's new role): those are all that need compiling.
+/// a member's new role): those are all that need compiling, unless the last
+/// list came near a limit of the format, when the whole list is checked.
 pub async fn check_keys_compile(
     app: &App,
     conn: &mut AnyConnection,
     keys: &[NfcKey],
 ) -> AppResult<()> {
-    let members = members::list(conn, None, None).await?;
+    if app.list_builds.near_capacity() {
+        return check_whole_list(app, conn).await;
+    }
     let rules = rules::list(conn).await?;
+    let needed = members_for_keys(conn, keys, &rules).await?;
     let now = now_unix();
-    let c = compile(&members, keys, &rules, now, now + validity_secs(app));
+    let c = compile(&needed, keys, &rules, now, now + validity_secs(app));
+    overflow_error(&c)
+}
+
+fn overflow_error(c: &Compiled) -> AppResult<()> {
     if let Some(o) = c.overflows.first() {
         let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
         return Err(AppError::field(
@@ -98,6 +130,49 @@ pub async fn check_keys_compile(
         ));
     }
     Ok(())
+}
+
+/// A limit of the OL02 format, as the admin should read it.
+fn capacity_error(e: &ol02::EncodeError) -> AppError {
+    use ol02::EncodeError as E;
+    let message = match e {
+        E::TooManyProfiles => format!(
+            "the allow-list would need more than {} distinct access profiles (combinations \
+             of access type, role, schedule, grace, keypad id and validity dates); give keys \
+             fewer distinct expiry dates or date ranges",
+            u16::MAX
+        ),
+        E::TooManySchedules => format!(
+            "the allow-list would need more than {} distinct weekly schedules",
+            u16::MAX - 1
+        ),
+        E::TooManyKeypads => format!("more than {} members with keypad codes", u16::MAX),
+        E::TooManyEntries => "the allow-list would hold too many keys".into(),
+        other => format!("the allow-list cannot be encoded: {other}"),
+    };
+    AppError::field("allowlist", message)
+}
+
+/// The members compiling `keys` reads: their owners and the guest sponsors
+/// the rules name. Loading every member instead, inside a writer's
+/// transaction, made each key registration cost O(members).
+pub async fn members_for_keys(
+    conn: &mut AnyConnection,
+    keys: &[NfcKey],
+    rules: &[Rule],
+) -> AppResult<Vec<Member>> {
+    let mut wanted: Vec<MemberId> = keys.iter().map(|k| k.member_id).collect();
+    wanted.extend(rules.iter().filter_map(|r| match &r.params {
+        RuleParams::GuestSponsor(g) => Some(g.sponsor_id),
+        _ => None,
+    }));
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut needed = Vec::with_capacity(wanted.len());
+    for id in wanted {
+        needed.extend(members::get(conn, id).await?);
+    }
+    Ok(needed)
 }
 
 /// The OL02 builder for a compiled state. Slots beyond four (only possible
@@ -121,6 +196,17 @@ fn builder(c: &Compiled, version: u64, generated_at: i64, valid_until: i64) -> L
     }
     // Keypad section: empty until enrolment exists (system.md 5).
     b
+}
+
+/// The unsigned OL02 bytes of a compiled state, exactly as a build writes
+/// them (public for the size and speed benchmarks).
+pub fn encode_compiled(
+    c: &Compiled,
+    version: u64,
+    generated_at: i64,
+    valid_until: i64,
+) -> AppResult<Vec<u8>> {
+    encode(&builder(c, version, generated_at, valid_until))
 }
 
 fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
@@ -163,9 +249,28 @@ pub struct BuildGate {
     running: tokio::sync::Mutex<()>,
     changes: AtomicU64,
     covered: AtomicU64,
+    /// The larger of the profile and schedule counts of the last list built
+    /// here: saves check the whole list only when this nears the limit.
+    table_high_water: AtomicU64,
 }
 
+/// Within this many of a table limit, every key change checks the whole list.
+const CAPACITY_MARGIN: u64 = 4096;
+
 impl BuildGate {
+    pub fn near_capacity(&self) -> bool {
+        self.table_high_water.load(Ordering::Relaxed) + CAPACITY_MARGIN >= u64::from(u16::MAX)
+    }
+
+    fn note_tables(&self, unsigned: &[u8]) {
+        if let Ok(list) = ol02::List::parse_unsigned(unsigned) {
+            let h = list.header();
+            let most = h.profile_count.max(h.schedule_count);
+            self.table_high_water
+                .store(u64::from(most), Ordering::Relaxed);
+        }
+    }
+
     pub async fn build_after_change(&self, app: &App) -> AppResult<()> {
         let mine = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
         let _running = self.running.lock().await;
@@ -230,6 +335,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         ),
         None => None,
     };
+    app.list_builds.note_tables(&unsigned);
     let entry_count = c.entries().count() as i64;
     let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
     allowlists::insert(

@@ -81,7 +81,7 @@ pub async fn login(
     let found = members::get_with_password_hash(&mut conn, &username).await?;
     drop(conn);
 
-    let stored_hash = found.as_ref().map(|(_, h)| h.as_str());
+    let stored_hash = found.as_ref().and_then(|(_, h)| h.as_deref());
     let password_ok = app.passwords.verify(password, stored_hash).await?;
     let member = match found {
         Some((member, _)) if password_ok && member.is_active => member,
@@ -89,6 +89,7 @@ pub async fn login(
             let reason = match &other {
                 None => "unknown_user",
                 Some((m, _)) if !m.is_active && password_ok => "inactive",
+                Some((_, None)) => "no_password",
                 Some(_) => "wrong_password",
             };
             record_login_failure(app, &username, client, reason, other.map(|(m, _)| m), now)

@@ -143,11 +143,26 @@ impl Compiled {
 }
 
 /// Compiles every key. `horizon` bounds the search for DST changes (the
-/// longest validity a list may get).
+/// longest validity a list may get). No member has keypad codes here, so
+/// every entry carries keypad id 0; see [`compile_with_keypads`].
 pub fn compile(
     members: &[Member],
     keys: &[NfcKey],
     rules: &[Rule],
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    compile_with_keypads(members, keys, rules, &HashMap::new(), now, horizon)
+}
+
+/// [`compile`] where `enrolled_keypads` names the members with keypad codes
+/// enrolled and their keypad ids. Only their entries carry a keypad id, so
+/// everyone else with the same access shares one OL02 profile.
+pub fn compile_with_keypads(
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    enrolled_keypads: &HashMap<MemberId, u16>,
     now: i64,
     horizon: i64,
 ) -> Compiled {
@@ -161,6 +176,8 @@ pub fn compile(
         members: by_id,
         rules: ordered,
         dst: HashMap::new(),
+        window_slots: HashMap::new(),
+        keypads: enrolled_keypads,
     };
     let mut out = Vec::with_capacity(keys.len());
     let mut overflows = Vec::new();
@@ -203,6 +220,10 @@ struct Ctx<'a> {
     rules: Vec<&'a Rule>,
     /// Next offset change per timezone name.
     dst: HashMap<&'static str, Option<i64>>,
+    /// UTC slots per time-window rule: the same for every key at `now`, and
+    /// the costliest step, so computed once per build, not once per key.
+    window_slots: HashMap<RuleId, Vec<Slot>>,
+    keypads: &'a HashMap<MemberId, u16>,
 }
 
 enum Presence<'a> {
@@ -327,7 +348,7 @@ impl<'a> Ctx<'a> {
             valid_from: 0,
             valid_until: expires,
             slots: Vec::new(),
-            keypad_id: member.keypad_id,
+            keypad_id: self.keypads.get(&member.id).copied().unwrap_or(0),
             sponsor_id: None,
         };
         let emergency = key.access_type == Some(KeyAccessType::Emergency);
@@ -515,9 +536,17 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
                 if let RuleParams::TimeWindow(tw) = &w.params {
-                    let next = self.next_dst(tw.timezone);
                     let local = describe_window(tw);
-                    for slot in window_slots(tw, now, next) {
+                    let utc = match self.window_slots.get(&w.id) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let next = self.next_dst(tw.timezone);
+                            let s = window_slots(tw, now, next);
+                            self.window_slots.insert(w.id, s.clone());
+                            s
+                        }
+                    };
+                    for slot in utc {
                         let src = SlotSource {
                             rule_id: w.id,
                             rule_name: w.name.clone(),

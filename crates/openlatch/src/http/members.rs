@@ -61,8 +61,9 @@ pub struct MemberFilter {
 pub struct CreateMemberRequest {
     username: String,
     email: String,
-    /// At least 10 characters.
-    password: String,
+    /// At least 10 characters. Without one the member has door access but
+    /// cannot log in until an admin sets a password.
+    password: Option<String>,
     /// Defaults to the username.
     display_name: Option<String>,
     /// Defaults to `member`.
@@ -74,7 +75,7 @@ impl CreateMemberRequest {
         let mut v = Validation::default();
         let username = v.field("username", Username::parse(&self.username));
         let email = v.field("email", Email::parse(&self.email));
-        let password = v.field("password", NewPassword::parse(&self.password));
+        let password = v.optional("password", self.password.as_deref().map(NewPassword::parse));
         let display_name = v.optional(
             "display_name",
             self.display_name.as_deref().map(DisplayName::parse),

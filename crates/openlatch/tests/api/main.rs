@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod device_api;
 mod health;
+mod import;
 mod keys;
 mod members;
 mod monitoring;
