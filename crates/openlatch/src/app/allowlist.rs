@@ -4,7 +4,7 @@ use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile, compile_with_keypads, Compiled, KeyResult};
+use crate::domain::compile::{compile, compile_entries, compile_with_keypads, Compiled, KeyResult};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
 use crate::domain::rule::{Rule, RuleParams};
@@ -64,7 +64,20 @@ fn refresh_secs(app: &App) -> i64 {
     }
 }
 
+/// The entries of the list (no per-rule explanations): what builds use.
 pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
+    compile_entries(
+        &inputs.members,
+        &inputs.keys,
+        &inputs.rules,
+        &inputs.enrolled_keypads,
+        now,
+        now + validity,
+    )
+}
+
+/// [`compile_inputs`] with every rule's outcome per key, for explanations.
+pub fn compile_inputs_explained(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
     compile_with_keypads(
         &inputs.members,
         &inputs.keys,
@@ -287,18 +300,54 @@ impl BuildGate {
 /// Builds a new version when the list's content changed, when the newest
 /// list outlives a boundary the rules now set, or when it nears staleness.
 /// Returns the new version, if one was made.
+///
+/// The inputs are read from a snapshot and compiled without holding the
+/// writer's lock, so changes keep committing while a large list compiles;
+/// only encoding, signing and storing happen under the build lock. If
+/// another instance stored a version meanwhile, the build starts again from
+/// a fresh snapshot, so a list never replaces a newer state with an older one.
 pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
+    const ATTEMPTS: usize = 5;
+    for _ in 1..ATTEMPTS {
+        if let Some(done) = try_rebuild(app).await? {
+            return Ok(done);
+        }
+    }
+    try_rebuild(app).await?.ok_or_else(|| {
+        AppError::Unavailable("allow-list builds kept racing other instances".into())
+    })
+}
+
+/// `None`: another instance stored a version since the snapshot.
+async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
     let now = now_unix();
     let validity = validity_secs(app);
-    let mut tx = app.db.begin().await?;
-    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let inputs = load_inputs(&mut tx).await?;
-    let c = compile_inputs(&inputs, now, validity);
+    let (seen, inputs) = {
+        let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
+        let seen = allowlists::latest_head(&mut snap).await?;
+        let inputs = load_inputs(&mut snap).await?;
+        (seen, inputs)
+    };
+    // Compiling 100,000 keys is CPU work for a blocking thread.
+    let (c, hash) = tokio::task::spawn_blocking(move || {
+        let c = compile_inputs(&inputs, now, validity);
+        let hash = content_hash(&c);
+        (c, hash)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("compile task: {e}")))?;
+    let hash = hash?;
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-    let hash = content_hash(&c)?;
-    if let Some(latest) = allowlists::latest(&mut tx).await? {
+
+    let mut tx = app.db.begin().await?;
+    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
+    let head = allowlists::latest_head(&mut tx).await?;
+    if head.as_ref().map(|h| h.version) != seen.as_ref().map(|h| h.version) {
+        return Ok(None);
+    }
+    if let Some(latest) = &head {
         let current = Built {
             content_hash: &latest.content_hash,
             valid_until: latest.valid_until,
@@ -309,16 +358,18 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         };
         if !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
-            if latest.signed_bytes.is_none() {
-                if let Some(o) = &app.signing.online {
-                    let signed = ol02::sign(&latest.unsigned_bytes, &o.cert, &o.key)
+            if !latest.signed {
+                if let (Some(o), Some(stored)) =
+                    (&app.signing.online, allowlists::latest(&mut tx).await?)
+                {
+                    let signed = ol02::sign(&stored.unsigned_bytes, &o.cert, &o.key)
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
-                    allowlists::set_signed(&mut tx, latest.version, &signed, now).await?;
+                    allowlists::set_signed(&mut tx, stored.version, &signed, now).await?;
                     tx.commit().await?;
                     app.poll_cache.forget_version();
                 }
             }
-            return Ok(None);
+            return Ok(Some(None));
         }
     }
     let version = counters::next(&mut tx, "allowlist_version").await?;
@@ -373,7 +424,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     tx.commit().await?;
     app.poll_cache.forget_version();
     tracing::info!(version, entry_count, "allow-list built");
-    Ok(Some(version))
+    Ok(Some(Some(version)))
 }
 
 /// What a door's poll gets.
@@ -580,7 +631,7 @@ pub async fn explain(
     };
 
     let validity = validity_secs(app);
-    let c = compile_inputs(&inputs, at, validity);
+    let c = compile_inputs_explained(&inputs, at, validity);
     let valid_until = c
         .next_boundary
         .map_or(at + validity, |b| b.min(at + validity));
