@@ -59,7 +59,7 @@ fn csv(prefix: &str, seed: u64, n: usize, with_keys: bool) -> String {
             String::new()
         };
         out.push_str(&format!(
-            "{prefix}{i},{prefix}{i}@example.org,Member {i},{role},{key},card,,\n"
+            "{prefix}{i},{prefix}{i}@example.org,Member {i},{role},{key},,\n"
         ));
     }
     out
@@ -76,7 +76,9 @@ async fn import(client: &reqwest::Client, base: &str, admin: &str, body: String)
     let status = r.status();
     let v: Value = r.json().await?;
     if !status.is_success() {
-        return Err(format!("import: {status} {v}").into());
+        let mut text = v.to_string();
+        text.truncate(500);
+        return Err(format!("import: {status} {text}").into());
     }
     Ok(v)
 }
