@@ -345,3 +345,86 @@ async fn the_audit_log_exports_as_csv_with_the_same_filters() {
     let r = app.get("/audit-log?format=xml", &app.admin_token).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Migration 0005 rebuilds `members` on SQLite; a database from before it,
+/// with members and keys, keeps every row and every foreign key.
+#[tokio::test]
+async fn migration_0005_keeps_existing_members_and_keys() {
+    use openlatch::storage::Db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = crate::helpers::fresh_database(dir.path()).await;
+    let postgres = crate::helpers::is_postgres();
+    let db = Db::connect(&url, 2).await.expect("connect");
+    let backend = if postgres { "postgres" } else { "sqlite" };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    sqlx::query(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("schema_migrations");
+    for (v, name) in [
+        (1, "0001_foundation"),
+        (2, "0002_allowlist"),
+        (3, "0003_devices"),
+    ] {
+        let sql = std::fs::read_to_string(root.join(format!("{name}.sql"))).expect("sql");
+        sqlx::raw_sql(&sql).execute(db.pool()).await.expect(name);
+        sqlx::query("INSERT INTO schema_migrations VALUES ($1, $2, 0)")
+            .bind(v)
+            .bind(name)
+            .execute(db.pool())
+            .await
+            .expect("record");
+    }
+    sqlx::query(
+        "INSERT INTO members (id, username, email, display_name, role, is_active, \
+         password_hash, keypad_id, created_at, updated_at) \
+         VALUES ('m1', 'old', 'old@example.org', 'Old', 'member', 1, 'hash', 1, 0, 0)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("member");
+    sqlx::query(
+        "INSERT INTO nfc_keys (id, member_id, uid, label, created_at) \
+         VALUES ('k1', 'm1', '04A2B3C4', '', 0)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("key");
+
+    db.migrate().await.expect("migrate to the newest version");
+
+    let row: (String, Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT username, password_hash, keypad_id FROM members WHERE id = 'm1'")
+            .fetch_one(db.pool())
+            .await
+            .expect("member kept");
+    assert_eq!(row, ("old".into(), Some("hash".into()), Some(1)));
+    // Now possible: no password, no keypad id.
+    sqlx::query(
+        "INSERT INTO members (id, username, email, display_name, role, is_active, \
+         password_hash, keypad_id, created_at, updated_at) \
+         VALUES ('m2', 'new', 'new@example.org', 'New', 'member', 1, NULL, NULL, 0, 0)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("member without password and keypad id");
+    // The keys still point at members, and foreign keys are enforced again.
+    let orphan = sqlx::query(
+        "INSERT INTO nfc_keys (id, member_id, uid, label, created_at) \
+         VALUES ('k2', 'nobody', '04A2B3C5', '', 0)",
+    )
+    .execute(db.pool())
+    .await;
+    assert!(orphan.is_err(), "a key of no member must be refused");
+    let keys: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM nfc_keys WHERE member_id = 'm1'")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(keys.0, 1);
+    db.close().await;
+}
