@@ -63,8 +63,9 @@ pub async fn conditional_subject(
     };
     // Compiling just this key is enough: a door may hold thousands of
     // requests open, and each must not compile the whole space.
-    let members = members::list(conn, None, None).await?;
     let rules = rules::list(conn).await?;
+    let members =
+        super::allowlist::members_for_keys(conn, std::slice::from_ref(&key), &rules).await?;
     let now = now_unix();
     let compiled = compile(&members, std::slice::from_ref(&key), &rules, now, now);
     let subject = compiled

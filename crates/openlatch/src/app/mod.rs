@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod device_api;
 pub mod devices;
 pub mod keypad;
+pub mod import;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
@@ -34,8 +35,13 @@ pub enum AppError {
     BadRequest(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("some fields are invalid")]
     Validation(FieldErrors),
+    /// A bulk import refused as a whole; every wrong row and field.
+    #[error("{} errors in the file; nothing was imported", .0.len())]
+    Rows(Vec<import::RowError>),
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid username or password")]

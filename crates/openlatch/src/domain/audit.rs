@@ -38,6 +38,7 @@ pub mod event {
     pub const RULE_DELETED: &str = "rule_deleted";
     pub const ALLOWLIST_GENERATED: &str = "allowlist_generated";
     pub const ALLOWLIST_SIGNED: &str = "allowlist_signed";
+    pub const MEMBERS_IMPORTED: &str = "members_imported";
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.

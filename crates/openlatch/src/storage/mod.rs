@@ -217,6 +217,21 @@ impl Db {
         Ok(self.pool.acquire().await?)
     }
 
+    /// A read-only snapshot: every query in it sees the same committed
+    /// state, and it takes no writer lock (long reads do not stall writes).
+    /// Dropping it ends it.
+    pub async fn snapshot(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            // Deferred: in WAL mode the snapshot starts at the first read.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
+    }
+
     /// A write transaction. Everything a use case changes, audit row
     /// included, goes through one of these so nothing is half-written.
     ///
