@@ -130,6 +130,7 @@ pub fn space(n: usize) -> Inputs {
         keys,
         rules,
         enrolled_keypads: HashMap::new(),
+        keypads: Vec::new(),
     }
 }
 
@@ -155,7 +156,8 @@ fn main() {
             let t0 = Instant::now();
             let c = compile_inputs(&inputs, NOW, VALIDITY);
             let t1 = Instant::now();
-            let unsigned = encode_compiled(&c, 1, NOW, NOW + VALIDITY).expect("encodes");
+            let unsigned =
+                encode_compiled(&c, &inputs.keypads, 1, NOW, NOW + VALIDITY).expect("encodes");
             let t2 = Instant::now();
             let signed = ol02::sign(&unsigned, &cert, &sub).expect("signs");
             let t3 = Instant::now();

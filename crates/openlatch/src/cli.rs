@@ -31,6 +31,7 @@ pub enum Command {
     Keypad {
         #[command(subcommand)]
         command: KeypadCommand,
+    },
     /// Import or export members and keys as CSV, on the local database
     /// (first set-up, backups); the same format as the HTTP API.
     Members {
@@ -121,6 +122,8 @@ pub enum KeypadCommand {
         yes: bool,
     },
 }
+
+#[derive(Subcommand)]
 pub enum MembersCommand {
     /// Import members and keys from a CSV file (`-` for standard input):
     /// all or nothing, then one allow-list build.
