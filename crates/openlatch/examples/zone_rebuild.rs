@@ -122,9 +122,7 @@ async fn main() {
             created_at: now,
             updated_at: now,
         };
-        members::insert(&mut tx, &m, "!unusable")
-            .await
-            .expect("member");
+        members::insert(&mut tx, &m, None).await.expect("member");
         let k = NfcKey {
             id: KeyId::new(),
             member_id: m.id,

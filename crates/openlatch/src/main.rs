@@ -86,6 +86,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Members { command } => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let app = startup::build_app(config).await?;
+            openlatch::cli::run_members(&app, command).await
+        }
         Command::Keys { command } => openlatch_keytool::run_keys(command).map_err(Into::into),
         Command::Allowlist { command } => {
             openlatch_keytool::run_allowlist(command).map_err(Into::into)

@@ -1,13 +1,15 @@
-//! Building, signing, serving and explaining the allow-list.
+//! Building, signing, serving and explaining the allow-lists: one per zone.
 
 use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile_zone, Compiled, KeyResult};
+use crate::domain::compile::{
+    compile_entries, compile_zone, compile_zone_explained, Compiled, KeyResult,
+};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
-use crate::domain::rule::Rule;
+use crate::domain::rule::{Rule, RuleParams};
 use crate::domain::zone::{DefaultPresence, Zone, ZoneScope};
 use crate::domain::{DeviceId, MemberId, ZoneId};
 use crate::storage::allowlists::{self, StoredList};
@@ -72,22 +74,32 @@ fn refresh_secs(app: &App) -> i64 {
     }
 }
 
-/// The list of one zone's doors.
+/// The entries of one zone's list (no per-rule explanations): what builds use.
 pub fn compile_inputs(inputs: &Inputs, zone: ZoneScope, now: i64, validity: i64) -> Compiled {
-    // Only enrolled members' profiles name a keypad id.
-    let members: Vec<Member> = inputs
-        .members
-        .iter()
-        .map(|m| Member {
-            keypad_id: inputs.enrolled_keypads.get(&m.id).copied().unwrap_or(0),
-            ..m.clone()
-        })
-        .collect();
-    compile_zone(
+    compile_entries(
         zone,
-        &members,
+        &inputs.members,
         &inputs.keys,
         &inputs.rules,
+        &inputs.enrolled_keypads,
+        now,
+        now + validity,
+    )
+}
+
+/// [`compile_inputs`] with every rule's outcome per key, for explanations.
+pub fn compile_inputs_explained(
+    inputs: &Inputs,
+    zone: ZoneScope,
+    now: i64,
+    validity: i64,
+) -> Compiled {
+    compile_zone_explained(
+        zone,
+        &inputs.members,
+        &inputs.keys,
+        &inputs.rules,
+        &inputs.enrolled_keypads,
         now,
         now + validity,
     )
@@ -114,59 +126,122 @@ pub fn zone_keypads(inputs: &Inputs, zone: ZoneScope, c: &Compiled) -> Vec<Keypa
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots in one of `zones` (the zones the change
-/// can reach). Call inside the change's transaction.
+/// need more than four time slots, or after which a list would exceed a
+/// limit of the format, in one of `zones` (the zones the change can reach).
+/// Call inside the change's transaction.
 pub async fn check_compiles(app: &App, conn: &mut AnyConnection, zones: &Zones) -> AppResult<()> {
-    let keys = keys::list_unrevoked(conn).await?;
-    check_keys_compile_in(app, conn, &keys, zones).await
+    check_whole_list(app, conn, zones).await
+}
+
+/// Compiles and encodes the lists of `reach` as they would be after the
+/// change in `conn`'s transaction: a change the door could not read is
+/// refused at save time, never discovered by the build.
+pub async fn check_whole_list(app: &App, conn: &mut AnyConnection, reach: &Zones) -> AppResult<()> {
+    let inputs = load_inputs(conn).await?;
+    let now = now_unix();
+    let validity = validity_secs(app);
+    for zone in inputs.zones.iter().filter(|z| reach.contains(z.id)) {
+        let scope = ZoneScope::from(zone);
+        let c = compile_inputs(&inputs, scope, now, validity);
+        overflow_error(&c, zone)?;
+        let keypads = zone_keypads(&inputs, scope, &c);
+        builder(&c, &keypads, 1, now, now + validity)
+            .encode_unsigned()
+            .map_err(|e| capacity_error(&e))?;
+    }
+    Ok(())
 }
 
 /// [`check_compiles`] for a change that can only affect `keys` (a new key,
-/// a member's new role): those are all that need compiling, in every zone.
+/// a member's new role): those are all that need compiling, in every zone,
+/// unless the last list came near a limit of the format, when the whole
+/// lists are checked.
 pub async fn check_keys_compile(
     app: &App,
     conn: &mut AnyConnection,
     keys: &[NfcKey],
 ) -> AppResult<()> {
-    check_keys_compile_in(app, conn, keys, &Zones::All).await
-}
-
-async fn check_keys_compile_in(
-    app: &App,
-    conn: &mut AnyConnection,
-    keys: &[NfcKey],
-    reach: &Zones,
-) -> AppResult<()> {
-    let members = members::list(conn, None, None).await?;
+    if app.list_builds.near_capacity() {
+        return check_whole_list(app, conn, &Zones::All).await;
+    }
     let rules = rules::list(conn).await?;
+    let needed = members_for_keys(conn, keys, &rules).await?;
     let zones = zones::list(conn).await?;
     let now = now_unix();
-    for zone in zones.iter().filter(|z| reach.contains(z.id)) {
+    for zone in &zones {
         let c = compile_zone(
             zone.into(),
-            &members,
+            &needed,
             keys,
             &rules,
             now,
             now + validity_secs(app),
         );
-        if let Some(o) = c.overflows.first() {
-            let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
-            return Err(AppError::field(
-                "rules",
-                format!(
-                    "key {} would need {} time slots (at most 4) in zone \"{}\": the time \
-                     windows of rules {} do not fit together; merge them or give them \
-                     different priorities",
-                    o.uid,
-                    o.slots,
-                    zone.name,
-                    names.join(", ")
-                ),
-            ));
-        }
+        overflow_error(&c, zone)?;
     }
     Ok(())
+}
+
+fn overflow_error(c: &Compiled, zone: &Zone) -> AppResult<()> {
+    if let Some(o) = c.overflows.first() {
+        let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
+        return Err(AppError::field(
+            "rules",
+            format!(
+                "key {} would need {} time slots (at most 4) in zone \"{}\": the time \
+                 windows of rules {} do not fit together; merge them or give them \
+                 different priorities",
+                o.uid,
+                o.slots,
+                zone.name,
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A limit of the OL02 format, as the admin should read it.
+fn capacity_error(e: &ol02::EncodeError) -> AppError {
+    use ol02::EncodeError as E;
+    let message = match e {
+        E::TooManyProfiles => format!(
+            "the allow-list would need more than {} distinct access profiles (combinations \
+             of access type, role, schedule, grace, keypad id and validity dates); give keys \
+             fewer distinct expiry dates or date ranges",
+            u16::MAX
+        ),
+        E::TooManySchedules => format!(
+            "the allow-list would need more than {} distinct weekly schedules",
+            u16::MAX - 1
+        ),
+        E::TooManyKeypads => format!("more than {} members with keypad codes", u16::MAX),
+        E::TooManyEntries => "the allow-list would hold too many keys".into(),
+        other => format!("the allow-list cannot be encoded: {other}"),
+    };
+    AppError::field("allowlist", message)
+}
+
+/// The members compiling `keys` reads: their owners and the guest sponsors
+/// the rules name. Loading every member instead, inside a writer's
+/// transaction, made each key registration cost O(members).
+pub async fn members_for_keys(
+    conn: &mut AnyConnection,
+    keys: &[NfcKey],
+    rules: &[Rule],
+) -> AppResult<Vec<Member>> {
+    let mut wanted: Vec<MemberId> = keys.iter().map(|k| k.member_id).collect();
+    wanted.extend(rules.iter().filter_map(|r| match &r.params {
+        RuleParams::GuestSponsor(g) => Some(g.sponsor_id),
+        _ => None,
+    }));
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut needed = Vec::with_capacity(wanted.len());
+    for id in wanted {
+        needed.extend(members::get(conn, id).await?);
+    }
+    Ok(needed)
 }
 
 /// The OL02 builder for a compiled state. Slots beyond four (only possible
@@ -199,6 +274,18 @@ fn builder(
         b.keypads = keypads.to_vec();
     }
     b
+}
+
+/// The unsigned OL02 bytes of a compiled state, exactly as a build writes
+/// them (public for the size and speed benchmarks).
+pub fn encode_compiled(
+    c: &Compiled,
+    keypads: &[KeypadSpec],
+    version: u64,
+    generated_at: i64,
+    valid_until: i64,
+) -> AppResult<Vec<u8>> {
+    encode(&builder(c, keypads, version, generated_at, valid_until))
 }
 
 fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
@@ -292,9 +379,28 @@ pub struct BuildGate {
     running: tokio::sync::Mutex<()>,
     pending: std::sync::Mutex<Pending>,
     covered: AtomicU64,
+    /// The largest profile or schedule count of the lists built here (any
+    /// zone): saves check the whole lists only when this nears the limit.
+    table_high_water: AtomicU64,
 }
 
+/// Within this many of a table limit, every key change checks the whole list.
+const CAPACITY_MARGIN: u64 = 4096;
+
 impl BuildGate {
+    pub fn near_capacity(&self) -> bool {
+        self.table_high_water.load(Ordering::Relaxed) + CAPACITY_MARGIN >= u64::from(u16::MAX)
+    }
+
+    fn note_tables(&self, unsigned: &[u8]) {
+        if let Ok(list) = ol02::List::parse_unsigned(unsigned) {
+            let h = list.header();
+            let most = h.profile_count.max(h.schedule_count);
+            self.table_high_water
+                .fetch_max(u64::from(most), Ordering::Relaxed);
+        }
+    }
+
     pub async fn build_after_change(&self, app: &App, zones: Zones) -> AppResult<()> {
         let mine = {
             let mut p = self
@@ -344,58 +450,129 @@ pub async fn rebuild(app: &App) -> AppResult<Vec<(ZoneId, i64)>> {
 /// [`rebuild`] limited to `zones`; `force` makes a new version of that
 /// zone even when nothing changed (a door moved in: its list must be newer
 /// than anything the door may hold).
+///
+/// The inputs are read from a snapshot and compiled without holding the
+/// writer's lock, so changes keep committing while large lists compile;
+/// only encoding, signing and storing happen under the build lock. If
+/// another instance stored a version meanwhile (of any zone), the build
+/// starts again from a fresh snapshot, so a list never replaces a newer
+/// state with an older one.
 pub async fn rebuild_zones(
     app: &App,
     zones: &Zones,
     force: Option<ZoneId>,
 ) -> AppResult<Vec<(ZoneId, i64)>> {
+    const ATTEMPTS: usize = 5;
+    for _ in 1..ATTEMPTS {
+        if let Some(done) = try_rebuild(app, zones, force).await? {
+            return Ok(done);
+        }
+    }
+    try_rebuild(app, zones, force).await?.ok_or_else(|| {
+        AppError::Unavailable("allow-list builds kept racing other instances".into())
+    })
+}
+
+/// One zone compiled outside the lock.
+struct Fresh {
+    zone: Zone,
+    compiled: Compiled,
+    keypads: Vec<KeypadSpec>,
+    hash: AppResult<String>,
+}
+
+/// `None`: another instance stored a version since the snapshot.
+async fn try_rebuild(
+    app: &App,
+    zones: &Zones,
+    force: Option<ZoneId>,
+) -> AppResult<Option<Vec<(ZoneId, i64)>>> {
     let now = now_unix();
     let validity = validity_secs(app);
+    let (seen, inputs) = {
+        let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
+        let seen = allowlists::newest_version(&mut snap).await?;
+        let inputs = load_inputs(&mut snap).await?;
+        (seen, inputs)
+    };
+    let wanted: Vec<Zone> = inputs
+        .zones
+        .iter()
+        .filter(|z| zones.contains(z.id))
+        .cloned()
+        .collect();
+    // Compiling 100,000 keys is CPU work for a blocking thread.
+    let fresh = tokio::task::spawn_blocking(move || {
+        wanted
+            .into_iter()
+            .map(|zone| {
+                let scope = ZoneScope::from(&zone);
+                let compiled = compile_inputs(&inputs, scope, now, validity);
+                let keypads = zone_keypads(&inputs, scope, &compiled);
+                let hash = content_hash(&compiled, &keypads);
+                Fresh {
+                    zone,
+                    compiled,
+                    keypads,
+                    hash,
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("compile task: {e}")))?;
+
     let mut tx = app.db.begin().await?;
     allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let inputs = load_inputs(&mut tx).await?;
+    if allowlists::newest_version(&mut tx).await? != seen {
+        return Ok(None);
+    }
     let mut made = Vec::new();
     let mut touched = false;
-    for zone in inputs.zones.iter().filter(|z| zones.contains(z.id)) {
-        let forced = force == Some(zone.id);
-        match build_zone(app, &mut tx, &inputs, zone, now, validity, forced).await? {
+    for f in fresh {
+        let forced = force == Some(f.zone.id);
+        match build_zone(app, &mut tx, f, now, validity, forced).await? {
             ZoneBuild::Unchanged => {}
             ZoneBuild::Signed => touched = true,
-            ZoneBuild::New(version) => made.push((zone.id, version)),
+            ZoneBuild::New(zone, version) => made.push((zone, version)),
         }
     }
     if made.is_empty() && !touched {
-        return Ok(made);
+        return Ok(Some(made));
     }
     tx.commit().await?;
     app.poll_cache.forget_version();
-    Ok(made)
+    Ok(Some(made))
 }
 
 enum ZoneBuild {
     Unchanged,
     /// An unchanged list built before a switch to online mode was signed.
     Signed,
-    New(i64),
+    New(ZoneId, i64),
 }
 
+/// Stores a new version of one zone's list when [`needs_new_version`] (or
+/// `force`) says so. Runs under the build lock.
 async fn build_zone(
     app: &App,
     tx: &mut AnyConnection,
-    inputs: &Inputs,
-    zone: &Zone,
+    fresh: Fresh,
     now: i64,
     validity: i64,
     force: bool,
 ) -> AppResult<ZoneBuild> {
-    let scope = ZoneScope::from(zone);
-    let c = compile_inputs(inputs, scope, now, validity);
-    let keypads = zone_keypads(inputs, scope, &c);
+    let Fresh {
+        zone,
+        compiled: c,
+        keypads,
+        hash,
+    } = fresh;
+    let hash = hash?;
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-    let hash = content_hash(&c, &keypads)?;
-    if let Some(latest) = allowlists::latest(tx, zone.id).await? {
+    if let Some(latest) = allowlists::latest_head(tx, zone.id).await? {
         let current = Built {
             content_hash: &latest.content_hash,
             valid_until: latest.valid_until,
@@ -406,11 +583,13 @@ async fn build_zone(
         };
         if !force && !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
-            if latest.signed_bytes.is_none() {
-                if let Some(o) = &app.signing.online {
-                    let signed = ol02::sign(&latest.unsigned_bytes, &o.cert, &o.key)
+            if !latest.signed {
+                if let (Some(o), Some(stored)) =
+                    (&app.signing.online, allowlists::latest(tx, zone.id).await?)
+                {
+                    let signed = ol02::sign(&stored.unsigned_bytes, &o.cert, &o.key)
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
-                    allowlists::set_signed(tx, latest.version, &signed, now).await?;
+                    allowlists::set_signed(tx, stored.version, &signed, now).await?;
                     return Ok(ZoneBuild::Signed);
                 }
             }
@@ -432,6 +611,7 @@ async fn build_zone(
         ),
         None => None,
     };
+    app.list_builds.note_tables(&unsigned);
     let entry_count = c.entries().count() as i64;
     let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
     allowlists::insert(
@@ -470,7 +650,7 @@ async fn build_zone(
     .await?;
     allowlists::prune(tx, zone.id, KEEP_VERSIONS).await?;
     tracing::info!(version, entry_count, zone = %zone.name, "allow-list built");
-    Ok(ZoneBuild::New(version))
+    Ok(ZoneBuild::New(zone.id, version))
 }
 
 /// What a door's poll gets.
@@ -750,7 +930,7 @@ pub async fn explain(
             None => (None, false),
         };
         let scope = ZoneScope::from(zone);
-        let c = compile_inputs(&inputs, scope, at, validity);
+        let c = compile_inputs_explained(&inputs, scope, at, validity);
         let keypads = zone_keypads(&inputs, scope, &c);
         let valid_until = c
             .next_boundary

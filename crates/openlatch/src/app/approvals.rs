@@ -65,8 +65,9 @@ pub async fn conditional_subject(
     };
     // Compiling just this key is enough: a door may hold thousands of
     // requests open, and each must not compile the whole space.
-    let members = members::list(conn, None, None).await?;
     let rules = rules::list(conn).await?;
+    let members =
+        super::allowlist::members_for_keys(conn, std::slice::from_ref(&key), &rules).await?;
     let Some(zone) = zones::get(conn, zone).await? else {
         return Ok(None);
     };

@@ -86,7 +86,7 @@ pub async fn login(
     let found = members::get_with_password_hash(&mut conn, &username).await?;
     drop(conn);
 
-    let stored_hash = found.as_ref().map(|(_, h)| h.as_str());
+    let stored_hash = found.as_ref().and_then(|(_, h)| h.as_deref());
     let password_ok = match app.passwords.verify(password, stored_hash).await {
         Ok(ok) => ok,
         Err(e) => {
@@ -104,6 +104,7 @@ pub async fn login(
             let reason = match &other {
                 None => "unknown_user",
                 Some((m, _)) if !m.is_active && password_ok => "inactive",
+                Some((_, None)) => "no_password",
                 Some(_) => "wrong_password",
             };
             record_login_failure(app, client, reason, other.map(|(m, _)| m)).await?;

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod device_api;
 pub mod devices;
+pub mod import;
 pub mod keypad;
 pub mod keys;
 pub mod members;
@@ -35,8 +36,13 @@ pub enum AppError {
     BadRequest(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("some fields are invalid")]
     Validation(FieldErrors),
+    /// A bulk import refused as a whole; every wrong row and field.
+    #[error("{} errors in the file; nothing was imported", .0.len())]
+    Rows(Vec<import::RowError>),
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid username or password")]

@@ -38,6 +38,7 @@ pub mod event {
     pub const RULE_DELETED: &str = "rule_deleted";
     pub const ALLOWLIST_GENERATED: &str = "allowlist_generated";
     pub const ALLOWLIST_SIGNED: &str = "allowlist_signed";
+    pub const MEMBERS_IMPORTED: &str = "members_imported";
     pub const ZONE_CREATED: &str = "zone_created";
     pub const ZONE_UPDATED: &str = "zone_updated";
     pub const ZONE_DELETED: &str = "zone_deleted";

@@ -1,5 +1,6 @@
 //! The one place where errors become HTTP statuses and the JSON error shape.
 
+use crate::app::import::RowError;
 use crate::app::AppError;
 use crate::domain::FieldErrors;
 use crate::storage::StorageError;
@@ -23,6 +24,10 @@ pub struct ErrorDetail {
     /// Field name -> what is wrong with it.
     #[serde(skip_serializing_if = "FieldErrors::is_empty")]
     pub fields: FieldErrors,
+    /// A refused import: every error as `{"row", "field", "message"}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<RowError>,
 }
 
 /// Marks a response whose transaction hit a serialization failure or a
@@ -35,7 +40,11 @@ impl IntoResponse for AppError {
         let (status, code) = match &self {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
             AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            AppError::Rows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "import_rejected"),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
@@ -84,6 +93,10 @@ impl IntoResponse for AppError {
             AppError::Validation(f) | AppError::Conflict { fields: f, .. } => f.clone(),
             _ => FieldErrors::new(),
         };
+        let errors = match &self {
+            AppError::Rows(rows) => rows.clone(),
+            _ => Vec::new(),
+        };
         let mut response = (
             status,
             Json(ErrorBody {
@@ -91,6 +104,7 @@ impl IntoResponse for AppError {
                     code,
                     message,
                     fields,
+                    errors,
                 },
             }),
         )

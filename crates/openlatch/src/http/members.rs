@@ -81,9 +81,10 @@ pub struct CreateMemberRequest {
     username: String,
     #[schema(max_length = 254)]
     email: String,
-    /// 10 to 128 characters.
+    /// 10 to 128 characters. Without one the member has door access but
+    /// cannot log in until an admin sets a password.
     #[schema(min_length = 10, max_length = 128)]
-    password: String,
+    password: Option<String>,
     /// Defaults to the username.
     display_name: Option<String>,
     /// Defaults to `member`.
@@ -95,7 +96,7 @@ impl CreateMemberRequest {
         let mut v = Validation::default();
         let username = v.field("username", Username::parse(&self.username));
         let email = v.field("email", Email::parse(&self.email));
-        let password = v.field("password", NewPassword::parse(&self.password));
+        let password = v.optional("password", self.password.as_deref().map(NewPassword::parse));
         let display_name = v.optional(
             "display_name",
             self.display_name.as_deref().map(DisplayName::parse),

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod keypad;
 pub mod keys;
 pub mod members;
@@ -54,6 +55,7 @@ fn api_routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(members::routes())
+        .merge(import::routes())
         .merge(keys::routes())
         .merge(audit::routes())
         .merge(devices::routes())

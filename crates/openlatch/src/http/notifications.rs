@@ -191,6 +191,7 @@ async fn test_subscription(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     subscription_id: Option<Uuid>,

@@ -58,6 +58,44 @@ pub async fn insert(conn: &mut AnyConnection, l: &StoredList) -> Result<()> {
     Ok(())
 }
 
+/// What deciding on a new build needs of a zone's newest list, without its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub version: i64,
+    pub valid_until: i64,
+    pub content_hash: String,
+    pub signed: bool,
+}
+
+pub async fn latest_head(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<Head>> {
+    let row = sqlx::query(
+        "SELECT version, valid_until, content_hash, \
+         CASE WHEN signed_bytes IS NULL THEN 0 ELSE 1 END AS signed \
+         FROM allowlists WHERE zone_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(zone.to_string())
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(Head {
+            version: r.try_get("version")?,
+            valid_until: r.try_get("valid_until")?,
+            content_hash: r.try_get("content_hash")?,
+            signed: r.try_get::<i64, _>("signed")? != 0,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// The newest version stored for any zone (0 when none): a build that saw
+/// another value in its snapshot starts again.
+pub async fn newest_version(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM allowlists")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("v")?)
+}
+
 /// The zone's newest built list, signed or not.
 pub async fn latest(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<StoredList>> {
     let sql = format!(

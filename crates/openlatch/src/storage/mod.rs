@@ -27,7 +27,7 @@ pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -216,6 +216,21 @@ impl Db {
     /// A connection for reads outside a transaction.
     pub async fn read(&self) -> Result<PoolConnection<Any>> {
         Ok(self.pool.acquire().await?)
+    }
+
+    /// A read-only snapshot: every query in it sees the same committed
+    /// state, and it takes no writer lock (long reads do not stall writes).
+    /// Dropping it ends it.
+    pub async fn snapshot(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            // Deferred: in WAL mode the snapshot starts at the first read.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
     }
 
     /// A write transaction. Everything a use case changes, audit row

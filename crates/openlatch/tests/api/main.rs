@@ -13,6 +13,7 @@ mod db_copy;
 mod device_api;
 mod hardening;
 mod health;
+mod import;
 mod keypad;
 mod keys;
 mod members;

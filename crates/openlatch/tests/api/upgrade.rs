@@ -91,8 +91,14 @@ async fn a_database_from_release_0_1_0_migrates_forward_with_its_data() {
     // the next list under the same master key.
     let door = facts["door_token"].as_str().expect("token");
     let held = facts["list_version"].as_u64().expect("version");
+    // The list it holds stays valid (304) unless the upgrade changed how the
+    // same access is encoded (shared profiles, the keypad section): then a
+    // newer version is built, which the door must accept below.
     let (status, _) = door_poll(&app, door, held).await;
-    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(
+        status == StatusCode::NOT_MODIFIED || status == StatusCode::OK,
+        "{status}"
+    );
     let master =
         openlatch_keytool::parse_public_key_hex(facts["master_public_key"].as_str().expect("hex"))
             .expect("master");
