@@ -83,11 +83,13 @@ fn admin_create_reads_the_password_from_stdin() {
 
 #[test]
 fn members_import_and_export_on_the_local_database() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let dir = DataDir(&data);
     let csv = "username,email,role,uid\n\
                alice,alice@example.org,keyholder,04:a2:b3:c4\n\
                bob,bob@example.org,,\n";
-    let file = dir.path().join("members.csv");
+    let file = tmp.path().join("members.csv");
     std::fs::write(&file, csv).expect("write csv");
     let path = file.to_str().expect("path");
 
@@ -127,7 +129,7 @@ fn members_import_and_export_on_the_local_database() {
         "{exported}"
     );
 
-    let bad = dir.path().join("bad.csv");
+    let bad = tmp.path().join("bad.csv");
     std::fs::write(&bad, "username,email\nx,not-an-email\n").expect("write");
     let out = openlatch(
         &["members", "import", bad.to_str().expect("path")],
