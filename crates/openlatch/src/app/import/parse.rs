@@ -272,7 +272,7 @@ fn parse_row(
     if let Some(d) = cell("display_name") {
         match DisplayName::parse(&one_line(d)) {
             Ok(d) => display_name = Some(d),
-            Err(m) => check("display_name", Err(m.into())),
+            Err(m) => check("display_name", Err(m)),
         }
     }
     let mut role = None;
