@@ -17,6 +17,7 @@ use openlatch::app::allowlist::{compile_inputs, encode_compiled, Inputs};
 use openlatch::domain::key::{NfcKey, Uid};
 use openlatch::domain::member::{Member, Role};
 use openlatch::domain::rule::{DateRange, Rule, RuleParams, Target, TimeWindow};
+use openlatch::domain::zone::ZoneScope;
 use openlatch::domain::{from_unix, KeyId, MemberId, RuleId};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -32,6 +33,7 @@ fn rule(name: &str, params: RuleParams, targets: Vec<Target>, seq: i64) -> Rule 
         priority: 0,
         is_active: true,
         targets,
+        zone_ids: Vec::new(),
         created_at: from_unix(0),
         updated_at: from_unix(0),
         seq,
@@ -129,6 +131,7 @@ pub fn space(n: usize) -> Inputs {
         members,
         keys,
         rules,
+        zones: Vec::new(),
         enrolled_keypads: HashMap::new(),
         keypads: Vec::new(),
     }
@@ -154,7 +157,7 @@ fn main() {
         let mut last = None;
         for _ in 0..5 {
             let t0 = Instant::now();
-            let c = compile_inputs(&inputs, NOW, VALIDITY);
+            let c = compile_inputs(&inputs, ZoneScope::MAIN, NOW, VALIDITY);
             let t1 = Instant::now();
             let unsigned =
                 encode_compiled(&c, &inputs.keypads, 1, NOW, NOW + VALIDITY).expect("encodes");

@@ -1,22 +1,25 @@
-//! Building, signing, serving and explaining the allow-list.
+//! Building, signing, serving and explaining the allow-lists: one per zone.
 
 use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile, compile_entries, compile_with_keypads, Compiled, KeyResult};
+use crate::domain::compile::{
+    compile_entries, compile_zone, compile_zone_explained, Compiled, KeyResult,
+};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
 use crate::domain::rule::{Rule, RuleParams};
-use crate::domain::MemberId;
+use crate::domain::zone::{DefaultPresence, Zone, ZoneScope};
+use crate::domain::{DeviceId, MemberId, ZoneId};
 use crate::storage::allowlists::{self, StoredList};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{counters, keypads, keys, members, now_unix, rules};
+use crate::storage::{counters, devices, keypads, keys, members, now_unix, rules, zones};
 use ol02::{DoorState, KeypadSpec, ListBuilder, TRAILER_LEN};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An online list is valid for a day...
@@ -33,6 +36,8 @@ pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
     pub rules: Vec<Rule>,
+    /// Every zone, `main` first.
+    pub zones: Vec<Zone>,
     /// Members who hold keypad codes (active guarantors with a secret) and
     /// their keypad id; every other profile carries keypad id 0.
     pub enrolled_keypads: HashMap<MemberId, u16>,
@@ -48,6 +53,7 @@ pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
         members,
         keys: keys::list_unrevoked(conn).await?,
         rules: rules::list(conn).await?,
+        zones: zones::list(conn).await?,
         enrolled_keypads,
         keypads,
     })
@@ -68,9 +74,10 @@ fn refresh_secs(app: &App) -> i64 {
     }
 }
 
-/// The entries of the list (no per-rule explanations): what builds use.
-pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
+/// The entries of one zone's list (no per-rule explanations): what builds use.
+pub fn compile_inputs(inputs: &Inputs, zone: ZoneScope, now: i64, validity: i64) -> Compiled {
     compile_entries(
+        zone,
         &inputs.members,
         &inputs.keys,
         &inputs.rules,
@@ -81,8 +88,14 @@ pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
 }
 
 /// [`compile_inputs`] with every rule's outcome per key, for explanations.
-pub fn compile_inputs_explained(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
-    compile_with_keypads(
+pub fn compile_inputs_explained(
+    inputs: &Inputs,
+    zone: ZoneScope,
+    now: i64,
+    validity: i64,
+) -> Compiled {
+    compile_zone_explained(
+        zone,
         &inputs.members,
         &inputs.keys,
         &inputs.rules,
@@ -92,56 +105,95 @@ pub fn compile_inputs_explained(inputs: &Inputs, now: i64, validity: i64) -> Com
     )
 }
 
-/// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots, or after which the list would exceed a
-/// limit of the format. Call inside the change's transaction.
-pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
-    check_whole_list(app, conn).await
+/// The keypad section of a zone's list. A `members` zone carries every
+/// enrolled guarantor (as before zones); a `granted` zone only those with
+/// an entry in it, so a code never opens a room its holder may not enter.
+pub fn zone_keypads(inputs: &Inputs, zone: ZoneScope, c: &Compiled) -> Vec<KeypadSpec> {
+    if zone.default_presence == DefaultPresence::Members {
+        return inputs.keypads.clone();
+    }
+    let present: HashSet<u16> = c
+        .entries()
+        .map(|e| e.keypad_id)
+        .filter(|&k| k != 0)
+        .collect();
+    inputs
+        .keypads
+        .iter()
+        .filter(|k| present.contains(&k.keypad_id))
+        .cloned()
+        .collect()
 }
 
-/// Compiles and encodes the whole list as it would be after the change in
-/// `conn`'s transaction: a change the door could not read is refused at
-/// save time, never discovered by the build.
-pub async fn check_whole_list(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
+/// Refuses (422, naming the rules) a change after which some entry would
+/// need more than four time slots, or after which a list would exceed a
+/// limit of the format, in one of `zones` (the zones the change can reach).
+/// Call inside the change's transaction.
+pub async fn check_compiles(app: &App, conn: &mut AnyConnection, zones: &Zones) -> AppResult<()> {
+    check_whole_list(app, conn, zones).await
+}
+
+/// Compiles and encodes the lists of `reach` as they would be after the
+/// change in `conn`'s transaction: a change the door could not read is
+/// refused at save time, never discovered by the build.
+pub async fn check_whole_list(app: &App, conn: &mut AnyConnection, reach: &Zones) -> AppResult<()> {
     let inputs = load_inputs(conn).await?;
     let now = now_unix();
     let validity = validity_secs(app);
-    let c = compile_inputs(&inputs, now, validity);
-    overflow_error(&c)?;
-    builder(&c, &inputs.keypads, 1, now, now + validity)
-        .encode_unsigned()
-        .map_err(|e| capacity_error(&e))?;
+    for zone in inputs.zones.iter().filter(|z| reach.contains(z.id)) {
+        let scope = ZoneScope::from(zone);
+        let c = compile_inputs(&inputs, scope, now, validity);
+        overflow_error(&c, zone)?;
+        let keypads = zone_keypads(&inputs, scope, &c);
+        builder(&c, &keypads, 1, now, now + validity)
+            .encode_unsigned()
+            .map_err(|e| capacity_error(&e))?;
+    }
     Ok(())
 }
 
 /// [`check_compiles`] for a change that can only affect `keys` (a new key,
-/// a member's new role): those are all that need compiling, unless the last
-/// list came near a limit of the format, when the whole list is checked.
+/// a member's new role): those are all that need compiling, in every zone,
+/// unless the last list came near a limit of the format, when the whole
+/// lists are checked.
 pub async fn check_keys_compile(
     app: &App,
     conn: &mut AnyConnection,
     keys: &[NfcKey],
 ) -> AppResult<()> {
     if app.list_builds.near_capacity() {
-        return check_whole_list(app, conn).await;
+        return check_whole_list(app, conn, &Zones::All).await;
     }
     let rules = rules::list(conn).await?;
     let needed = members_for_keys(conn, keys, &rules).await?;
+    let zones = zones::list(conn).await?;
     let now = now_unix();
-    let c = compile(&needed, keys, &rules, now, now + validity_secs(app));
-    overflow_error(&c)
+    for zone in &zones {
+        let c = compile_zone(
+            zone.into(),
+            &needed,
+            keys,
+            &rules,
+            now,
+            now + validity_secs(app),
+        );
+        overflow_error(&c, zone)?;
+    }
+    Ok(())
 }
 
-fn overflow_error(c: &Compiled) -> AppResult<()> {
+fn overflow_error(c: &Compiled, zone: &Zone) -> AppResult<()> {
     if let Some(o) = c.overflows.first() {
         let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
         return Err(AppError::field(
             "rules",
             format!(
-                "key {} would need {} time slots (at most 4): the time windows of rules {} \
-                 do not fit together; merge them or give them different priorities",
+                "key {} would need {} time slots (at most 4) in zone \"{}\": the time \
+                 windows of rules {} do not fit together; merge them or give them \
+                 different priorities",
                 o.uid,
                 o.slots,
+                zone.name,
                 names.join(", ")
             ),
         ));
@@ -265,19 +317,70 @@ pub fn needs_new_version(current: &Built<'_>, fresh: &Built<'_>, now: i64, refre
     !(same && still_right && !extend)
 }
 
+/// Which zones a change can affect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Zones {
+    /// Members, keys, keypads, rules for every zone: every list may change.
+    All,
+    /// A rule limited to these zones, a zone's own settings.
+    Only(BTreeSet<ZoneId>),
+}
+
+impl Zones {
+    /// The zones a rule reaches: its `zone_ids`, or every zone when empty.
+    pub fn of_rule(zone_ids: &[ZoneId]) -> Self {
+        if zone_ids.is_empty() {
+            Zones::All
+        } else {
+            Zones::Only(zone_ids.iter().copied().collect())
+        }
+    }
+
+    pub fn one(zone: ZoneId) -> Self {
+        Zones::Only(BTreeSet::from([zone]))
+    }
+
+    pub fn contains(&self, zone: ZoneId) -> bool {
+        match self {
+            Zones::All => true,
+            Zones::Only(z) => z.contains(&zone),
+        }
+    }
+
+    fn add(&mut self, other: &Zones) {
+        match (&mut *self, other) {
+            (Zones::All, _) => {}
+            (_, Zones::All) => *self = Zones::All,
+            (Zones::Only(a), Zones::Only(b)) => a.extend(b.iter().copied()),
+        }
+    }
+
+    pub fn union(mut self, other: &Zones) -> Self {
+        self.add(other);
+        self
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    changes: u64,
+    zones: Option<Zones>,
+}
+
 /// Coalesces the builds that committed changes ask for. Every change counts
 /// itself *after* its commit, so a build that starts after reading the
 /// count sees every change counted so far; callers whose change such a build
 /// already covered return without building again. Under a burst (a bulk
 /// import) one build serves many changes instead of one build each, and
 /// every caller still returns only once a list containing its change exists.
+/// A build covers the union of the zones the changes it serves can affect.
 #[derive(Default)]
 pub struct BuildGate {
     running: tokio::sync::Mutex<()>,
-    changes: AtomicU64,
+    pending: std::sync::Mutex<Pending>,
     covered: AtomicU64,
-    /// The larger of the profile and schedule counts of the last list built
-    /// here: saves check the whole list only when this nears the limit.
+    /// The largest profile or schedule count of the lists built here (any
+    /// zone): saves check the whole lists only when this nears the limit.
     table_high_water: AtomicU64,
 }
 
@@ -294,74 +397,182 @@ impl BuildGate {
             let h = list.header();
             let most = h.profile_count.max(h.schedule_count);
             self.table_high_water
-                .store(u64::from(most), Ordering::Relaxed);
+                .fetch_max(u64::from(most), Ordering::Relaxed);
         }
     }
 
-    pub async fn build_after_change(&self, app: &App) -> AppResult<()> {
-        let mine = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+    pub async fn build_after_change(&self, app: &App, zones: Zones) -> AppResult<()> {
+        let mine = {
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| AppError::Internal("build gate poisoned".into()))?;
+            p.changes += 1;
+            match &mut p.zones {
+                Some(z) => z.add(&zones),
+                None => p.zones = Some(zones),
+            }
+            p.changes
+        };
         let _running = self.running.lock().await;
         if self.covered.load(Ordering::SeqCst) >= mine {
             return Ok(());
         }
-        let upto = self.changes.load(Ordering::SeqCst);
-        rebuild(app).await?;
+        let (upto, zones) = {
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| AppError::Internal("build gate poisoned".into()))?;
+            (p.changes, p.zones.take().unwrap_or(Zones::All))
+        };
+        if let Err(e) = rebuild_zones(app, &zones, None).await {
+            // The next build (or the background refresh) covers these zones.
+            if let Ok(mut p) = self.pending.lock() {
+                match &mut p.zones {
+                    Some(z) => z.add(&zones),
+                    None => p.zones = Some(zones),
+                }
+            }
+            return Err(e);
+        }
         self.covered.fetch_max(upto, Ordering::SeqCst);
         Ok(())
     }
 }
 
-/// Builds a new version when the list's content changed, when the newest
-/// list outlives a boundary the rules now set, or when it nears staleness.
-/// Returns the new version, if one was made.
+/// Builds a new version of every zone's list whose content changed, that
+/// outlives a boundary the rules now set, or that nears staleness.
+/// Returns the new versions made, by zone.
+pub async fn rebuild(app: &App) -> AppResult<Vec<(ZoneId, i64)>> {
+    rebuild_zones(app, &Zones::All, None).await
+}
+
+/// [`rebuild`] limited to `zones`; `force` makes a new version of that
+/// zone even when nothing changed (a door moved in: its list must be newer
+/// than anything the door may hold).
 ///
 /// The inputs are read from a snapshot and compiled without holding the
-/// writer's lock, so changes keep committing while a large list compiles;
+/// writer's lock, so changes keep committing while large lists compile;
 /// only encoding, signing and storing happen under the build lock. If
-/// another instance stored a version meanwhile, the build starts again from
-/// a fresh snapshot, so a list never replaces a newer state with an older one.
-pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
+/// another instance stored a version meanwhile (of any zone), the build
+/// starts again from a fresh snapshot, so a list never replaces a newer
+/// state with an older one.
+pub async fn rebuild_zones(
+    app: &App,
+    zones: &Zones,
+    force: Option<ZoneId>,
+) -> AppResult<Vec<(ZoneId, i64)>> {
     const ATTEMPTS: usize = 5;
     for _ in 1..ATTEMPTS {
-        if let Some(done) = try_rebuild(app).await? {
+        if let Some(done) = try_rebuild(app, zones, force).await? {
             return Ok(done);
         }
     }
-    try_rebuild(app).await?.ok_or_else(|| {
+    try_rebuild(app, zones, force).await?.ok_or_else(|| {
         AppError::Unavailable("allow-list builds kept racing other instances".into())
     })
 }
 
+/// One zone compiled outside the lock.
+struct Fresh {
+    zone: Zone,
+    compiled: Compiled,
+    keypads: Vec<KeypadSpec>,
+    hash: AppResult<String>,
+}
+
 /// `None`: another instance stored a version since the snapshot.
-async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
+async fn try_rebuild(
+    app: &App,
+    zones: &Zones,
+    force: Option<ZoneId>,
+) -> AppResult<Option<Vec<(ZoneId, i64)>>> {
     let now = now_unix();
     let validity = validity_secs(app);
     let (seen, inputs) = {
         let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
-        let seen = allowlists::latest_head(&mut snap).await?;
+        let seen = allowlists::newest_version(&mut snap).await?;
         let inputs = load_inputs(&mut snap).await?;
         (seen, inputs)
     };
+    let wanted: Vec<Zone> = inputs
+        .zones
+        .iter()
+        .filter(|z| zones.contains(z.id))
+        .cloned()
+        .collect();
     // Compiling 100,000 keys is CPU work for a blocking thread.
-    let (c, hash, keypads) = tokio::task::spawn_blocking(move || {
-        let c = compile_inputs(&inputs, now, validity);
-        let hash = content_hash(&c, &inputs.keypads);
-        (c, hash, inputs.keypads)
+    let fresh = tokio::task::spawn_blocking(move || {
+        wanted
+            .into_iter()
+            .map(|zone| {
+                let scope = ZoneScope::from(&zone);
+                let compiled = compile_inputs(&inputs, scope, now, validity);
+                let keypads = zone_keypads(&inputs, scope, &compiled);
+                let hash = content_hash(&compiled, &keypads);
+                Fresh {
+                    zone,
+                    compiled,
+                    keypads,
+                    hash,
+                }
+            })
+            .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| AppError::Internal(format!("compile task: {e}")))?;
+
+    let mut tx = app.db.begin().await?;
+    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
+    if allowlists::newest_version(&mut tx).await? != seen {
+        return Ok(None);
+    }
+    let mut made = Vec::new();
+    let mut touched = false;
+    for f in fresh {
+        let forced = force == Some(f.zone.id);
+        match build_zone(app, &mut tx, f, now, validity, forced).await? {
+            ZoneBuild::Unchanged => {}
+            ZoneBuild::Signed => touched = true,
+            ZoneBuild::New(zone, version) => made.push((zone, version)),
+        }
+    }
+    if made.is_empty() && !touched {
+        return Ok(Some(made));
+    }
+    tx.commit().await?;
+    app.poll_cache.forget_version();
+    Ok(Some(made))
+}
+
+enum ZoneBuild {
+    Unchanged,
+    /// An unchanged list built before a switch to online mode was signed.
+    Signed,
+    New(ZoneId, i64),
+}
+
+/// Stores a new version of one zone's list when [`needs_new_version`] (or
+/// `force`) says so. Runs under the build lock.
+async fn build_zone(
+    app: &App,
+    tx: &mut AnyConnection,
+    fresh: Fresh,
+    now: i64,
+    validity: i64,
+    force: bool,
+) -> AppResult<ZoneBuild> {
+    let Fresh {
+        zone,
+        compiled: c,
+        keypads,
+        hash,
+    } = fresh;
     let hash = hash?;
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-
-    let mut tx = app.db.begin().await?;
-    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let head = allowlists::latest_head(&mut tx).await?;
-    if head.as_ref().map(|h| h.version) != seen.as_ref().map(|h| h.version) {
-        return Ok(None);
-    }
-    if let Some(latest) = &head {
+    if let Some(latest) = allowlists::latest_head(tx, zone.id).await? {
         let current = Built {
             content_hash: &latest.content_hash,
             valid_until: latest.valid_until,
@@ -370,23 +581,22 @@ async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
             content_hash: &hash,
             valid_until,
         };
-        if !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
+        if !force && !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
             if !latest.signed {
                 if let (Some(o), Some(stored)) =
-                    (&app.signing.online, allowlists::latest(&mut tx).await?)
+                    (&app.signing.online, allowlists::latest(tx, zone.id).await?)
                 {
                     let signed = ol02::sign(&stored.unsigned_bytes, &o.cert, &o.key)
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
-                    allowlists::set_signed(&mut tx, stored.version, &signed, now).await?;
-                    tx.commit().await?;
-                    app.poll_cache.forget_version();
+                    allowlists::set_signed(tx, stored.version, &signed, now).await?;
+                    return Ok(ZoneBuild::Signed);
                 }
             }
-            return Ok(Some(None));
+            return Ok(ZoneBuild::Unchanged);
         }
     }
-    let version = counters::next(&mut tx, "allowlist_version").await?;
+    let version = counters::next(tx, "allowlist_version").await?;
     let unsigned = encode(&builder(
         &c,
         &keypads,
@@ -405,8 +615,9 @@ async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
     let entry_count = c.entries().count() as i64;
     let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
     allowlists::insert(
-        &mut tx,
+        tx,
         &StoredList {
+            zone_id: zone.id,
             version,
             generated_at: now,
             valid_until,
@@ -419,12 +630,14 @@ async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
     )
     .await?;
     audit::insert(
-        &mut tx,
+        tx,
         NewEntry::now(
             event::ALLOWLIST_GENERATED,
             Actor::Server,
             None,
             json!({
+                "zone_id": zone.id,
+                "zone": zone.name,
                 "version": version,
                 "entry_count": entry_count,
                 "size_bytes": size,
@@ -435,11 +648,9 @@ async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
         ),
     )
     .await?;
-    allowlists::prune(&mut tx, KEEP_VERSIONS).await?;
-    tx.commit().await?;
-    app.poll_cache.forget_version();
-    tracing::info!(version, entry_count, "allow-list built");
-    Ok(Some(Some(version)))
+    allowlists::prune(tx, zone.id, KEEP_VERSIONS).await?;
+    tracing::info!(version, entry_count, zone = %zone.name, "allow-list built");
+    Ok(ZoneBuild::New(zone.id, version))
 }
 
 /// What a door's poll gets.
@@ -448,26 +659,28 @@ pub enum DeviceList {
     List(i64, Vec<u8>),
 }
 
-pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
-    if let Some(latest) = app.poll_cache.version() {
+/// The newest signed list of the door's zone, unless the door holds it.
+pub async fn for_device(app: &App, zone: ZoneId, current: i64) -> AppResult<DeviceList> {
+    if let Some(latest) = app.poll_cache.version(zone) {
         if latest <= current {
             return Ok(DeviceList::NotModified(latest));
         }
     }
     let mut conn = app.db.read().await?;
-    let Some(latest) = allowlists::latest_signed_version(&mut conn).await? else {
+    let Some(latest) = allowlists::latest_signed_version(&mut conn, zone).await? else {
         return Err(AppError::Unavailable(match app.signing.mode {
-            SigningMode::AirGapped => "no signed allow-list has been uploaded yet (air-gapped \
-                                       mode): an admin must sign one offline and upload it"
+            SigningMode::AirGapped => "no signed allow-list has been uploaded yet for this \
+                                       door's zone (air-gapped mode): an admin must sign one \
+                                       offline and upload it"
                 .into(),
             SigningMode::Online => "no allow-list has been built yet".into(),
         }));
     };
-    app.poll_cache.remember_version(latest);
+    app.poll_cache.remember_version(zone, latest);
     if latest <= current {
         return Ok(DeviceList::NotModified(latest));
     }
-    match allowlists::latest_signed(&mut conn).await? {
+    match allowlists::latest_signed(&mut conn, zone).await? {
         Some(StoredList {
             version,
             signed_bytes: Some(bytes),
@@ -477,9 +690,15 @@ pub async fn for_device(app: &App, current: i64) -> AppResult<DeviceList> {
     }
 }
 
-pub struct Status {
+pub struct ZoneStatus {
+    pub zone: Zone,
     pub latest: Option<StoredList>,
     pub latest_signed: Option<StoredList>,
+}
+
+pub struct Status {
+    /// Every zone, `main` first.
+    pub zones: Vec<ZoneStatus>,
     pub signer_key_id: Option<u8>,
     pub subkey_expires_at: Option<i64>,
     pub warnings: Vec<String>,
@@ -487,51 +706,78 @@ pub struct Status {
 
 pub async fn status(app: &App) -> AppResult<Status> {
     let mut conn = app.db.read().await?;
-    let latest = allowlists::latest(&mut conn).await?;
-    let latest_signed = allowlists::latest_signed(&mut conn).await?;
+    let mut out = Vec::new();
+    for zone in zones::list(&mut conn).await? {
+        let latest = allowlists::latest(&mut conn, zone.id).await?;
+        let latest_signed = match &latest {
+            Some(l) if l.signed_bytes.is_some() => Some(l.clone()),
+            _ => allowlists::latest_signed(&mut conn, zone.id).await?,
+        };
+        out.push(ZoneStatus {
+            zone,
+            latest,
+            latest_signed,
+        });
+    }
     let now = now_unix();
     let mut warnings = Vec::new();
     warnings.extend(app.signing.subkey_warning(now));
     let signer_key_id = match &app.signing.online {
         Some(o) => Some(o.cert.key_id),
-        None => latest_signed
-            .as_ref()
-            .and_then(|l| l.signed_bytes.as_deref())
-            .and_then(|b| ol02::parse_signed(b).ok())
+        None => out
+            .iter()
+            .filter_map(|z| z.latest_signed.as_ref())
+            .filter_map(|l| l.signed_bytes.as_deref())
+            .find_map(|b| ol02::parse_signed(b).ok())
             .map(|p| p.certificate.key_id),
     };
-    if let Some(s) = &latest_signed {
-        if s.valid_until - now < AIRGAPPED_WARNING_SECS
-            && app.signing.mode == SigningMode::AirGapped
-        {
-            warnings.push(format!(
-                "the signed list doors hold goes stale in {} hours: sign and upload a new one",
-                (s.valid_until - now).max(0) / 3600
-            ));
+    if app.signing.mode == SigningMode::AirGapped {
+        for z in &out {
+            if let Some(s) = &z.latest_signed {
+                if s.valid_until - now < AIRGAPPED_WARNING_SECS {
+                    warnings.push(format!(
+                        "the signed list doors of zone \"{}\" hold goes stale in {} hours: \
+                         sign and upload a new one",
+                        z.zone.name,
+                        (s.valid_until - now).max(0) / 3600
+                    ));
+                }
+            }
         }
     }
     Ok(Status {
-        latest,
-        latest_signed,
+        zones: out,
         signer_key_id,
         subkey_expires_at: app.signing.subkey_expires_at(),
         warnings,
     })
 }
 
-/// Air-gapped: the newest built list, to be signed offline.
-pub async fn unsigned(app: &App) -> AppResult<(i64, Vec<u8>)> {
+async fn existing_zone(conn: &mut AnyConnection, zone: ZoneId) -> AppResult<Zone> {
+    zones::get(conn, zone)
+        .await?
+        .ok_or_else(|| AppError::field("zone_id", "no zone with this id"))
+}
+
+/// Air-gapped: the zone's newest built list, to be signed offline.
+pub async fn unsigned(app: &App, zone: ZoneId) -> AppResult<(i64, Vec<u8>)> {
     let mut conn = app.db.read().await?;
-    let latest = allowlists::latest(&mut conn)
+    existing_zone(&mut conn, zone).await?;
+    let latest = allowlists::latest(&mut conn, zone)
         .await?
         .ok_or_else(|| AppError::Unavailable("no allow-list has been built yet".into()))?;
     Ok((latest.version, latest.unsigned_bytes))
 }
 
 /// Air-gapped: accepts a signed list only if it verifies against the master
-/// key, is the newest built list byte for byte, and is newer than every
-/// version served.
-pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppResult<i64> {
+/// key, is the zone's newest built list byte for byte, and is newer than
+/// every version served to the zone's doors.
+pub async fn upload_signed(
+    app: &App,
+    actor: &Principal,
+    zone: ZoneId,
+    bytes: &[u8],
+) -> AppResult<i64> {
     if app.signing.mode != SigningMode::AirGapped {
         return Err(AppError::Conflict {
             message: "signed lists are uploaded only in air-gapped mode; this server signs itself"
@@ -542,7 +788,8 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     let now = now_unix();
     let mut tx = app.db.begin().await?;
     allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let served = allowlists::latest_signed_version(&mut tx)
+    let zone = existing_zone(&mut tx, zone).await?;
+    let served = allowlists::latest_signed_version(&mut tx, zone.id)
         .await?
         .unwrap_or(0);
     let verified = ol02::verify_list(
@@ -564,16 +811,16 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     let version = i64::try_from(verified.list().version())
         .map_err(|_| AppError::field("version", "is out of range"))?;
     let key_id = verified.certificate().key_id;
-    let latest = allowlists::latest(&mut tx)
+    let latest = allowlists::latest(&mut tx, zone.id)
         .await?
         .ok_or_else(|| AppError::field("version", "no list has been built"))?;
     if latest.version != version {
         return Err(AppError::field(
             "version",
             format!(
-                "version {version} is not the newest built list (version {}); download the \
-                 unsigned list again and sign that",
-                latest.version
+                "version {version} is not the newest built list of zone \"{}\" (version {}); \
+                 download the zone's unsigned list again and sign that",
+                zone.name, latest.version
             ),
         ));
     }
@@ -591,7 +838,8 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
             event::ALLOWLIST_SIGNED,
             Actor::Member(actor.member.id),
             None,
-            json!({ "version": version, "size_bytes": bytes.len(), "signer_key_id": key_id }),
+            json!({ "zone_id": zone.id, "zone": zone.name, "version": version,
+                    "size_bytes": bytes.len(), "signer_key_id": key_id }),
         ),
     )
     .await?;
@@ -600,7 +848,17 @@ pub async fn upload_signed(app: &App, actor: &Principal, bytes: &[u8]) -> AppRes
     Ok(version)
 }
 
+/// Which doors an explanation is for.
+#[derive(Clone, Copy, Debug)]
+pub enum ExplainAt {
+    Zone(ZoneId),
+    Device(DeviceId),
+    /// Every zone, `main` first.
+    Everywhere,
+}
+
 pub struct Explanation {
+    pub zone: Zone,
     pub uid: Uid,
     pub at: i64,
     pub list_version: Option<i64>,
@@ -620,56 +878,86 @@ fn door_state(uid: &ol02::Uid, last_shutdown: Option<i64>) -> DoorState {
     }
 }
 
+/// One explanation per zone asked for.
 pub async fn explain(
     app: &App,
     uid: Uid,
     at: i64,
     last_shutdown: Option<i64>,
-) -> AppResult<Explanation> {
+    scope: ExplainAt,
+) -> AppResult<Vec<Explanation>> {
     let door_uid =
         ol02::Uid::new(&uid.to_bytes()).map_err(|_| AppError::field("uid", Uid::MESSAGE))?;
     let state = door_state(&door_uid, last_shutdown);
     let at_u = u64::try_from(at).unwrap_or(0);
     let mut conn = app.db.read().await?;
+    let wanted = match scope {
+        ExplainAt::Zone(z) => Some(existing_zone(&mut conn, z).await?.id),
+        ExplainAt::Device(d) => Some(
+            devices::get(&mut conn, d)
+                .await?
+                .ok_or_else(|| AppError::field("device_id", "no device with this id"))?
+                .zone_id,
+        ),
+        ExplainAt::Everywhere => None,
+    };
     let inputs = load_inputs(&mut conn).await?;
-    let held = allowlists::latest_signed(&mut conn).await?;
+    let mut held = HashMap::new();
+    for z in inputs
+        .zones
+        .iter()
+        .filter(|z| wanted.is_none_or(|w| w == z.id))
+    {
+        held.insert(z.id, allowlists::latest_signed(&mut conn, z.id).await?);
+    }
     drop(conn);
 
-    let (decision, in_list) = match &held {
-        Some(l) => {
-            let list = ol02::List::parse_unsigned(&l.unsigned_bytes)
-                .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
-            let out = ol02::decide(&list, &door_uid, at_u, &state);
-            (Some(out.decision), list.find(&door_uid).is_some())
-        }
-        None => (None, false),
-    };
-
     let validity = validity_secs(app);
-    let c = compile_inputs_explained(&inputs, at, validity);
-    let valid_until = c
-        .next_boundary
-        .map_or(at + validity, |b| b.min(at + validity));
-    let projected_bytes = encode(&builder(&c, &inputs.keypads, 0, at, valid_until))?;
-    let projected = ol02::List::parse_unsigned(&projected_bytes)
-        .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
-    let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;
+    let mut out = Vec::new();
+    for zone in inputs
+        .zones
+        .iter()
+        .filter(|z| wanted.is_none_or(|w| w == z.id))
+    {
+        let held = held.remove(&zone.id).flatten();
+        let (decision, in_list) = match &held {
+            Some(l) => {
+                let list = ol02::List::parse_unsigned(&l.unsigned_bytes)
+                    .map_err(|e| AppError::Internal(format!("stored list unreadable: {e}")))?;
+                let out = ol02::decide(&list, &door_uid, at_u, &state);
+                (Some(out.decision), list.find(&door_uid).is_some())
+            }
+            None => (None, false),
+        };
+        let scope = ZoneScope::from(zone);
+        let c = compile_inputs_explained(&inputs, scope, at, validity);
+        let keypads = zone_keypads(&inputs, scope, &c);
+        let valid_until = c
+            .next_boundary
+            .map_or(at + validity, |b| b.min(at + validity));
+        let projected_bytes = encode(&builder(&c, &keypads, 0, at, valid_until))?;
+        let projected = ol02::List::parse_unsigned(&projected_bytes)
+            .map_err(|e| AppError::Internal(format!("projected list unreadable: {e}")))?;
+        let projected_decision = ol02::decide(&projected, &door_uid, at_u, &state).decision;
 
-    let key = c.keys.into_iter().find(|k| k.uid == uid);
-    let excluded_because = match &key {
-        Some(k) => k.excluded_because.clone(),
-        None => Some("no active key is registered with this UID".into()),
-    };
-    Ok(Explanation {
-        uid,
-        at,
-        list_version: held.map(|l| l.version),
-        in_list,
-        key,
-        excluded_because,
-        decision,
-        projected_decision,
-    })
+        let key = c.keys.into_iter().find(|k| k.uid == uid);
+        let excluded_because = match &key {
+            Some(k) => k.excluded_because.clone(),
+            None => Some("no active key is registered with this UID".into()),
+        };
+        out.push(Explanation {
+            zone: zone.clone(),
+            uid: uid.clone(),
+            at,
+            list_version: held.map(|l| l.version),
+            in_list,
+            key,
+            excluded_because,
+            decision,
+            projected_decision,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,14 +13,15 @@
 use super::notifications::{self, events as notice};
 use super::{App, AppError, AppResult};
 use crate::domain::approval::{ApprovalRequest, ApprovalStatus, ConditionalSubject};
-use crate::domain::compile::compile;
+use crate::domain::compile::compile_zone;
 use crate::domain::device::{event, Device};
 use crate::domain::key::Uid;
 use crate::domain::member::{Member, Role};
-use crate::domain::{DeviceId, KeyId, MemberId};
+use crate::domain::zone::ZoneScope;
+use crate::domain::{DeviceId, KeyId, MemberId, ZoneId};
 use crate::storage::audit::{self, Actor, NewEntry};
 use crate::storage::{
-    allowlists, approvals, keys, members, now_unix, rules, Backend, StorageError,
+    allowlists, approvals, keys, members, now_unix, rules, zones, Backend, StorageError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,17 +38,18 @@ pub const PG_CHANNEL: &str = "openlatch_approvals";
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// Whether a door may ask a live approval for `uid`, and for whom: the UID
-/// must be a CONDITIONAL entry of the newest built list (system.md 6); the
-/// key, its member and the guest's sponsor come from compiling that key
-/// now, with the code that built the list.
+/// must be a CONDITIONAL entry of the newest list built for the door's zone
+/// (system.md 6); the key, its member and the guest's sponsor come from
+/// compiling that key now for that zone, with the code that built the list.
 pub async fn conditional_subject(
     conn: &mut AnyConnection,
     uid: &Uid,
+    zone: ZoneId,
 ) -> AppResult<Option<ConditionalSubject>> {
     let Ok(door_uid) = ol02::Uid::new(&uid.to_bytes()) else {
         return Ok(None);
     };
-    let Some(latest) = allowlists::latest_unsigned_bytes(conn).await? else {
+    let Some(latest) = allowlists::latest_unsigned_bytes(conn, zone).await? else {
         return Ok(None);
     };
     let list = ol02::List::parse_unsigned(&latest)
@@ -66,8 +68,18 @@ pub async fn conditional_subject(
     let rules = rules::list(conn).await?;
     let members =
         super::allowlist::members_for_keys(conn, std::slice::from_ref(&key), &rules).await?;
+    let Some(zone) = zones::get(conn, zone).await? else {
+        return Ok(None);
+    };
     let now = now_unix();
-    let compiled = compile(&members, std::slice::from_ref(&key), &rules, now, now);
+    let compiled = compile_zone(
+        ZoneScope::from(&zone),
+        &members,
+        std::slice::from_ref(&key),
+        &rules,
+        now,
+        now,
+    );
     let subject = compiled
         .entries()
         .find(|e| e.access_type == ol02::AccessType::Conditional)
@@ -298,7 +310,7 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
     // time, and many doors asking at once must not queue behind compiling.
     let subject = {
         let mut conn = app.db.read().await?;
-        conditional_subject(&mut conn, &uid).await?
+        conditional_subject(&mut conn, &uid, device.zone_id).await?
     };
     let mut tx = app.db.begin().await?;
     // A request left pending by a stopped instance must not block this door.

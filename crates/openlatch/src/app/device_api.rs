@@ -23,11 +23,17 @@ const CONDITIONAL_MATCH_SLACK_SECS: i64 = 300;
 /// Heartbeat history is kept this long.
 pub const HISTORY_RETENTION_SECS: i64 = 30 * 86_400;
 
-/// The newest version a door can download (the newest signed list), 0 when none.
-pub async fn latest_allowlist_version(conn: &mut AnyConnection) -> AppResult<i64> {
-    Ok(crate::storage::allowlists::latest_signed_version(conn)
-        .await?
-        .unwrap_or(0))
+/// The newest version a door of `zone` can download (the zone's newest
+/// signed list), 0 when none.
+pub async fn latest_allowlist_version(
+    conn: &mut AnyConnection,
+    zone: crate::domain::ZoneId,
+) -> AppResult<i64> {
+    Ok(
+        crate::storage::allowlists::latest_signed_version(conn, zone)
+            .await?
+            .unwrap_or(0),
+    )
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -285,6 +291,7 @@ async fn battery_check(
 pub struct HeartbeatReply {
     pub server_time: i64,
     pub allowlist_version: i64,
+    pub zone_id: crate::domain::ZoneId,
 }
 
 /// Stores the door's current status, a history row at most every 5 minutes,
@@ -352,7 +359,7 @@ pub async fn record_heartbeat(
     }
     let wake = !notices.is_empty() || !mqtt_messages.is_empty();
     enqueue_mqtt(app, &mut tx, "door_state", mqtt_messages).await?;
-    let allowlist_version = latest_allowlist_version(&mut tx).await?;
+    let allowlist_version = latest_allowlist_version(&mut tx, device.zone_id).await?;
     tx.commit().await?;
     if wake {
         app.notifications.wake();
@@ -360,6 +367,7 @@ pub async fn record_heartbeat(
     Ok(HeartbeatReply {
         server_time: now,
         allowlist_version,
+        zone_id: device.zone_id,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod poll_cache;
 pub mod rules;
 pub mod signing;
 pub mod token;
+pub mod zones;
 
 use crate::config::Config;
 use crate::domain::FieldErrors;
@@ -116,9 +117,15 @@ impl App {
     /// Called after every committed change that may alter the allow-list
     /// (members, keys, rules). The allow-list builder hooks in here.
     pub async fn list_inputs_changed(&self) {
+        self.zone_lists_changed(allowlist::Zones::All).await;
+    }
+
+    /// [`App::list_inputs_changed`] for a change that can reach only some
+    /// zones' lists (a rule limited to zones): only those are rebuilt.
+    pub async fn zone_lists_changed(&self, zones: allowlist::Zones) {
         // The change is committed already; a failed build is retried by the
         // background task, so it is logged rather than failing the request.
-        if let Err(e) = self.list_builds.build_after_change(self).await {
+        if let Err(e) = self.list_builds.build_after_change(self, zones).await {
             tracing::error!(error = %e, "building the allow-list failed");
         }
     }

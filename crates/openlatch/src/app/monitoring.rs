@@ -3,8 +3,9 @@
 
 use super::{App, AppResult};
 use crate::domain::device::Device;
+use crate::domain::zone::Zone;
 use crate::storage::device_status::{self, Status};
-use crate::storage::{approvals, devices, now_unix};
+use crate::storage::{approvals, devices, now_unix, zones};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -117,21 +118,43 @@ pub fn check_door(
     ))
 }
 
-/// The plugin output: one line, `STATE - text[ | perfdata]`.
-pub async fn nuki_battery(app: &App, p: BatteryParams, device: Option<&str>) -> AppResult<String> {
+/// The plugin output: one line, `STATE - text[ | perfdata]`. `zone` (id or
+/// name) limits the check to that zone's doors, so each zone can be its
+/// own Nagios service.
+pub async fn nuki_battery(
+    app: &App,
+    p: BatteryParams,
+    device: Option<&str>,
+    zone: Option<&str>,
+) -> AppResult<String> {
     let now = now_unix();
     let mut conn = app.db.read().await?;
+    let line = |(state, text): (NagiosState, String)| format!("{} - {text}\n", state.as_str());
+    let zone_id = match zone {
+        Some(wanted) => {
+            let all = zones::list(&mut conn).await?;
+            match all
+                .iter()
+                .find(|z| z.id.to_string() == wanted || z.name == wanted)
+            {
+                Some(z) => Some(z.id),
+                None => {
+                    return Ok(line((NagiosState::Unknown, format!("No zone {wanted}"))));
+                }
+            }
+        }
+        None => None,
+    };
     let doors: Vec<Device> = devices::list(&mut conn)
         .await?
         .into_iter()
-        .filter(|d| d.is_enabled)
+        .filter(|d| d.is_enabled && zone_id.is_none_or(|z| d.zone_id == z))
         .collect();
     let statuses: HashMap<_, _> = device_status::list(&mut conn)
         .await?
         .into_iter()
         .map(|s| (s.device_id, s))
         .collect();
-    let line = |(state, text): (NagiosState, String)| format!("{} - {text}\n", state.as_str());
     if let Some(wanted) = device {
         let Some(door) = doors.iter().find(|d| d.id.to_string() == wanted) else {
             return Ok(line((
@@ -161,6 +184,14 @@ pub async fn nuki_battery(app: &App, p: BatteryParams, device: Option<&str>) -> 
 pub struct DeviceLabels {
     pub device_id: String,
     pub device_name: LabelText,
+    pub zone_id: String,
+    pub zone: LabelText,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    pub zone_id: String,
+    pub zone: LabelText,
 }
 
 /// A label value written escaped as both exposition formats require
@@ -228,11 +259,16 @@ pub struct HttpMetrics {
     pub requests: Family<HttpLabels, Counter>,
 }
 
-/// Version and build time (unix seconds) of the newest list doors can
-/// download, `None` while none is signed.
-pub async fn allowlist_info(app: &App) -> AppResult<Option<(i64, i64)>> {
+/// Per zone: version and build time (unix seconds) of the newest list its
+/// doors can download, `None` while none is signed.
+pub async fn allowlist_info(app: &App) -> AppResult<Vec<(Zone, Option<(i64, i64)>)>> {
     let mut conn = app.db.read().await?;
-    Ok(crate::storage::allowlists::latest_signed_header(&mut conn).await?)
+    let mut out = Vec::new();
+    for zone in zones::list(&mut conn).await? {
+        let header = crate::storage::allowlists::latest_signed_header(&mut conn, zone.id).await?;
+        out.push((zone, header));
+    }
+    Ok(out)
 }
 
 /// The Prometheus text exposition.
@@ -246,6 +282,11 @@ pub async fn metrics(app: &App) -> AppResult<String> {
         .map(|s| (s.device_id, s))
         .collect();
     let pending = approvals::count_pending(&mut conn).await?;
+    let zone_names: HashMap<_, _> = zones::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|z| (z.id, z.name))
+        .collect();
     drop(conn);
 
     let mut registry = Registry::with_prefix("openlatch");
@@ -260,6 +301,8 @@ pub async fn metrics(app: &App) -> AppResult<String> {
         let labels = DeviceLabels {
             device_id: d.id.to_string(),
             device_name: LabelText(d.name.clone()),
+            zone_id: d.zone_id.to_string(),
+            zone: LabelText(zone_names.get(&d.zone_id).cloned().unwrap_or_default()),
         };
         let Some(s) = statuses.get(&d.id) else {
             up.get_or_create(&labels).set(0);
@@ -327,18 +370,28 @@ pub async fn metrics(app: &App) -> AppResult<String> {
         "Door requests held open by this instance",
         held,
     );
-    if let Some((version, generated_at)) = allowlist_info(app).await? {
-        let v = Gauge::<i64>::default();
-        v.set(version);
-        registry.register("allowlist_version", "Version of the newest allow-list", v);
-        let a = Gauge::<i64>::default();
-        a.set(now - generated_at);
-        registry.register(
-            "allowlist_age_seconds",
-            "Seconds since the newest allow-list was built",
-            a,
-        );
+    let versions = Family::<ZoneLabels, Gauge>::default();
+    let ages = Family::<ZoneLabels, Gauge>::default();
+    for (zone, header) in allowlist_info(app).await? {
+        if let Some((version, generated_at)) = header {
+            let labels = ZoneLabels {
+                zone_id: zone.id.to_string(),
+                zone: LabelText(zone.name),
+            };
+            versions.get_or_create(&labels).set(version);
+            ages.get_or_create(&labels).set(now - generated_at);
+        }
     }
+    registry.register(
+        "allowlist_version",
+        "Version of the newest signed allow-list of each zone",
+        versions,
+    );
+    registry.register(
+        "allowlist_age_seconds",
+        "Seconds since the newest signed allow-list of each zone was built",
+        ages,
+    );
     if let Some(expires) = app.signing.subkey_expires_at().filter(|&e| e > 0) {
         let g = Gauge::<i64>::default();
         g.set(expires);
@@ -369,6 +422,8 @@ mod exposition_tests {
             .get_or_create(&DeviceLabels {
                 device_id: "1".into(),
                 device_name: LabelText("Door \"A\" C:\\doors\nnext Tür".into()),
+                zone_id: "2".into(),
+                zone: LabelText("Laser \"room\"".into()),
             })
             .set(1);
         let mut registry = Registry::default();
@@ -379,6 +434,7 @@ mod exposition_tests {
             out.contains(r#"device_name="Door \"A\" C:\\doors\nnext Tür""#),
             "{out}"
         );
+        assert!(out.contains(r#"zone="Laser \"room\"""#), "{out}");
     }
 
     #[test]

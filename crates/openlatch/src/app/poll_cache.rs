@@ -1,5 +1,5 @@
-//! The door poll's hot path kept in memory for a moment: whose token it is,
-//! and the newest signed version. A poll that changes nothing (the usual
+//! The door poll's hot path kept in memory for a moment: whose token it is
+//! (with its zone), and the newest signed version of each zone. A poll that changes nothing (the usual
 //! 304) then needs no database round trip.
 //!
 //! Changes made on this instance clear the cache at once (a disabled door
@@ -8,6 +8,7 @@
 //! nothing to them.
 
 use crate::domain::device::Device;
+use crate::domain::ZoneId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ const MAX_DOORS: usize = 4096;
 #[derive(Default)]
 pub struct PollCache {
     doors: Mutex<HashMap<String, (Device, Instant)>>,
-    version: Mutex<Option<(i64, Instant)>>,
+    versions: Mutex<HashMap<ZoneId, (i64, Instant)>>,
 }
 
 impl PollCache {
@@ -48,22 +49,27 @@ impl PollCache {
         }
     }
 
-    /// The newest signed version, if read just now.
-    pub fn version(&self) -> Option<i64> {
-        let v = self.version.lock().ok()?;
-        v.filter(|(_, at)| at.elapsed() < FRESH).map(|(v, _)| v)
+    /// The zone's newest signed version, if read just now.
+    pub fn version(&self, zone: ZoneId) -> Option<i64> {
+        let v = self.versions.lock().ok()?;
+        v.get(&zone)
+            .filter(|(_, at)| at.elapsed() < FRESH)
+            .map(|(v, _)| *v)
     }
 
-    pub fn remember_version(&self, version: i64) {
-        if let Ok(mut v) = self.version.lock() {
-            *v = Some((version, Instant::now()));
+    pub fn remember_version(&self, zone: ZoneId, version: i64) {
+        if let Ok(mut v) = self.versions.lock() {
+            if v.len() >= MAX_DOORS {
+                v.clear();
+            }
+            v.insert(zone, (version, Instant::now()));
         }
     }
 
-    /// A list was built or uploaded here.
+    /// A list was built or uploaded here (builds are rare: all zones go).
     pub fn forget_version(&self) {
-        if let Ok(mut v) = self.version.lock() {
-            *v = None;
+        if let Ok(mut v) = self.versions.lock() {
+            v.clear();
         }
     }
 }
@@ -82,6 +88,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             token_rotated_at: now,
+            zone_id: ZoneId::MAIN,
         }
     }
 
@@ -96,10 +103,15 @@ mod tests {
         c.forget_doors();
         assert!(c.door("h").is_none());
 
-        assert_eq!(c.version(), None);
-        c.remember_version(7);
-        assert_eq!(c.version(), Some(7));
+        let lab = ZoneId::new();
+        assert_eq!(c.version(ZoneId::MAIN), None);
+        c.remember_version(ZoneId::MAIN, 7);
+        c.remember_version(lab, 9);
+        assert_eq!(c.version(ZoneId::MAIN), Some(7));
+        assert_eq!(c.version(lab), Some(9));
+        assert_eq!(c.version(ZoneId::new()), None);
         c.forget_version();
-        assert_eq!(c.version(), None);
+        assert_eq!(c.version(ZoneId::MAIN), None);
+        assert_eq!(c.version(lab), None);
     }
 }

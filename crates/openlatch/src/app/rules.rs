@@ -1,13 +1,14 @@
 //! Access rules: list, create, change (partially), delete.
 
+use super::allowlist::{self, Zones};
 use super::auth::Principal;
-use super::{allowlist, App, AppError, AppResult};
+use super::{App, AppError, AppResult};
 use crate::domain::audit::event;
 use crate::domain::member::Role;
 use crate::domain::rule::{Rule, RuleParams, RuleType, Target};
-use crate::domain::{FieldErrors, RuleId};
+use crate::domain::{FieldErrors, RuleId, ZoneId};
 use crate::storage::audit::{self, Actor, NewEntry};
-use crate::storage::{counters, keys, members, rules};
+use crate::storage::{counters, keys, members, rules, zones};
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
 
@@ -17,6 +18,8 @@ pub struct NewRule {
     pub priority: i32,
     pub is_active: bool,
     pub targets: Vec<Target>,
+    /// Empty = every zone.
+    pub zone_ids: Vec<ZoneId>,
 }
 
 /// A partial update; `parameters` stays raw because it is parsed against
@@ -29,6 +32,7 @@ pub struct RulePatch {
     pub priority: Option<i32>,
     pub is_active: Option<bool>,
     pub targets: Option<Vec<Target>>,
+    pub zone_ids: Option<Vec<ZoneId>>,
 }
 
 pub async fn list(app: &App) -> AppResult<Vec<Rule>> {
@@ -59,6 +63,11 @@ async fn check_references(conn: &mut AnyConnection, r: &Rule) -> AppResult<()> {
             );
         }
     }
+    for (i, z) in r.zone_ids.iter().enumerate() {
+        if zones::get(conn, *z).await?.is_none() {
+            errors.insert(format!("zone_ids[{i}]"), "no zone with this id".into());
+        }
+    }
     if let RuleParams::GuestSponsor(g) = &r.params {
         let ok = members::get(conn, g.sponsor_id)
             .await?
@@ -75,6 +84,10 @@ async fn check_references(conn: &mut AnyConnection, r: &Rule) -> AppResult<()> {
     } else {
         Err(AppError::Validation(errors))
     }
+}
+
+fn zones_json(z: &[ZoneId]) -> Value {
+    Value::Array(z.iter().map(|z| json!(z)).collect())
 }
 
 fn targets_json(t: &[Target]) -> Value {
@@ -95,13 +108,14 @@ pub async fn create(app: &App, actor: &Principal, new: NewRule) -> AppResult<Rul
         priority: new.priority,
         is_active: new.is_active,
         targets: new.targets,
+        zone_ids: new.zone_ids,
         created_at: now,
         updated_at: now,
         seq: counters::next(&mut tx, "access_rule_seq").await?,
     };
     check_references(&mut tx, &rule).await?;
     rules::insert(&mut tx, &rule).await?;
-    allowlist::check_compiles(app, &mut tx).await?;
+    allowlist::check_compiles(app, &mut tx, &Zones::of_rule(&rule.zone_ids)).await?;
     audit::insert(
         &mut tx,
         NewEntry::now(
@@ -115,6 +129,7 @@ pub async fn create(app: &App, actor: &Principal, new: NewRule) -> AppResult<Rul
                 "priority": rule.priority,
                 "is_active": rule.is_active,
                 "targets": targets_json(&rule.targets),
+                "zone_ids": zones_json(&rule.zone_ids),
             }),
         ),
     )
@@ -128,7 +143,7 @@ pub async fn create(app: &App, actor: &Principal, new: NewRule) -> AppResult<Rul
     }
     tx.commit().await?;
     app.notifications.wake();
-    app.list_inputs_changed().await;
+    app.zone_lists_changed(Zones::of_rule(&rule.zone_ids)).await;
     Ok(rule)
 }
 
@@ -156,10 +171,15 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
     if let Some(t) = patch.targets {
         after.targets = t;
     }
+    if let Some(z) = patch.zone_ids {
+        after.zone_ids = z;
+    }
     after.updated_at = now;
     check_references(&mut tx, &after).await?;
     rules::update(&mut tx, &after).await?;
-    allowlist::check_compiles(app, &mut tx).await?;
+    // Only the zones the rule reached before or reaches now can change.
+    let reach = Zones::of_rule(&before.zone_ids).union(&Zones::of_rule(&after.zone_ids));
+    allowlist::check_compiles(app, &mut tx, &reach).await?;
 
     let mut changes = Map::new();
     let mut note = |field: &str, from: Value, to: Value| {
@@ -185,6 +205,11 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
         targets_json(&before.targets),
         targets_json(&after.targets),
     );
+    note(
+        "zone_ids",
+        zones_json(&before.zone_ids),
+        zones_json(&after.zone_ids),
+    );
     audit::insert(
         &mut tx,
         NewEntry::now(
@@ -204,7 +229,7 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
     }
     tx.commit().await?;
     app.notifications.wake();
-    app.list_inputs_changed().await;
+    app.zone_lists_changed(reach).await;
     Ok(after)
 }
 
@@ -216,7 +241,7 @@ pub async fn delete(app: &App, actor: &Principal, id: RuleId) -> AppResult<()> {
     rules::delete(&mut tx, id).await?;
     // Removing a higher-priority window lets lower ones win, which may need
     // more slots.
-    allowlist::check_compiles(app, &mut tx).await?;
+    allowlist::check_compiles(app, &mut tx, &Zones::of_rule(&rule.zone_ids)).await?;
     audit::insert(
         &mut tx,
         NewEntry::now(
@@ -227,6 +252,7 @@ pub async fn delete(app: &App, actor: &Principal, id: RuleId) -> AppResult<()> {
                 "name": rule.name,
                 "rule_type": rule.params.rule_type().as_str(),
                 "parameters": rule.params.to_json(),
+                "zone_ids": zones_json(&rule.zone_ids),
             }),
         ),
     )
@@ -240,6 +266,6 @@ pub async fn delete(app: &App, actor: &Principal, id: RuleId) -> AppResult<()> {
     }
     tx.commit().await?;
     app.notifications.wake();
-    app.list_inputs_changed().await;
+    app.zone_lists_changed(Zones::of_rule(&rule.zone_ids)).await;
     Ok(())
 }

@@ -39,6 +39,11 @@ pub mod event {
     pub const ALLOWLIST_GENERATED: &str = "allowlist_generated";
     pub const ALLOWLIST_SIGNED: &str = "allowlist_signed";
     pub const MEMBERS_IMPORTED: &str = "members_imported";
+    pub const ZONE_CREATED: &str = "zone_created";
+    pub const ZONE_UPDATED: &str = "zone_updated";
+    pub const ZONE_DELETED: &str = "zone_deleted";
+    /// A door was moved to another zone (it gets that zone's list at its next poll).
+    pub const DEVICE_MOVED: &str = "device_moved";
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.

@@ -7,6 +7,7 @@
 use super::key::{KeyAccessType, NfcKey, Uid};
 use super::member::{Member, Role};
 use super::rule::{OverrideMode, Rule, RuleParams, Target, TimeWindow, DAY_NAMES};
+use super::zone::{DefaultPresence, ZoneScope};
 use super::{KeyId, MemberId, RuleId};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc,
@@ -142,9 +143,10 @@ impl Compiled {
     }
 }
 
-/// Compiles every key. `horizon` bounds the search for DST changes (the
-/// longest validity a list may get). No member has keypad codes here, so
-/// every entry carries keypad id 0; see [`compile_with_keypads`].
+/// Compiles every key for the zone `main` as every database starts it
+/// (default presence `members`). `horizon` bounds the search for DST changes
+/// (the longest validity a list may get). No member has keypad codes here,
+/// so every entry carries keypad id 0; see [`compile_with_keypads`].
 pub fn compile(
     members: &[Member],
     keys: &[NfcKey],
@@ -153,6 +155,20 @@ pub fn compile(
     horizon: i64,
 ) -> Compiled {
     compile_with_keypads(members, keys, rules, &HashMap::new(), now, horizon)
+}
+
+/// [`compile`] for the doors of one zone: only rules whose `zone_ids` are
+/// empty or name the zone apply.
+pub fn compile_zone(
+    zone: ZoneScope,
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    let none = HashMap::new();
+    compile_inner(zone, members, keys, rules, &none, now, horizon, true)
 }
 
 /// [`compile`] where `enrolled_keypads` names the members with keypad codes
@@ -166,13 +182,23 @@ pub fn compile_with_keypads(
     now: i64,
     horizon: i64,
 ) -> Compiled {
-    compile_inner(members, keys, rules, enrolled_keypads, now, horizon, true)
+    let main = ZoneScope::MAIN;
+    compile_inner(
+        main,
+        members,
+        keys,
+        rules,
+        enrolled_keypads,
+        now,
+        horizon,
+        true,
+    )
 }
 
-/// [`compile_with_keypads`] for a list build: the same entries, without
-/// the per-rule outcomes that only an explanation shows (at 100,000 keys
-/// and a hundred rules those were ten million records per build).
-pub fn compile_entries(
+/// [`compile_with_keypads`] for the doors of `zone`, with every rule's
+/// outcome per key (for explanations).
+pub fn compile_zone_explained(
+    zone: ZoneScope,
     members: &[Member],
     keys: &[NfcKey],
     rules: &[Rule],
@@ -180,10 +206,45 @@ pub fn compile_entries(
     now: i64,
     horizon: i64,
 ) -> Compiled {
-    compile_inner(members, keys, rules, enrolled_keypads, now, horizon, false)
+    compile_inner(
+        zone,
+        members,
+        keys,
+        rules,
+        enrolled_keypads,
+        now,
+        horizon,
+        true,
+    )
 }
 
+/// [`compile_with_keypads`] for a list build of `zone`'s doors: the same
+/// entries, without the per-rule outcomes that only an explanation shows (at
+/// 100,000 keys and a hundred rules those were ten million records per build).
+pub fn compile_entries(
+    zone: ZoneScope,
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    enrolled_keypads: &HashMap<MemberId, u16>,
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    compile_inner(
+        zone,
+        members,
+        keys,
+        rules,
+        enrolled_keypads,
+        now,
+        horizon,
+        false,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn compile_inner(
+    zone: ZoneScope,
     members: &[Member],
     keys: &[NfcKey],
     rules: &[Rule],
@@ -215,6 +276,7 @@ fn compile_inner(
         }
     }
     let mut ctx = Ctx {
+        zone,
         broad,
         by_member,
         by_key,
@@ -250,7 +312,7 @@ fn compile_inner(
     }
     let lockdown = ctx.rules.iter().any(|r| {
         matches!(&r.params, RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown)
-            && ctx.in_force(r)
+            && ctx.applies(r)
     });
     let next_boundary = ctx.next_boundary();
     Compiled {
@@ -262,6 +324,7 @@ fn compile_inner(
 }
 
 struct Ctx<'a> {
+    zone: ZoneScope,
     /// Indices into `rules` of rules for everyone or for a role.
     broad: Vec<usize>,
     by_member: HashMap<MemberId, Vec<usize>>,
@@ -297,6 +360,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// In force and meant for this zone's doors.
+    fn applies(&self, r: &Rule) -> bool {
+        self.in_force(r) && r.applies_in(self.zone.id)
+    }
+
     fn next_dst(&mut self, tz: Tz) -> Option<i64> {
         // At least a week ahead: every weekday's window must be converted
         // with the offset of the current period, even when the list itself
@@ -312,7 +380,12 @@ impl<'a> Ctx<'a> {
         let now = self.now;
         let mut points: Vec<i64> = Vec::new();
         let mut zones: Vec<Tz> = Vec::new();
-        for r in self.rules.iter().filter(|r| r.is_active) {
+        let zone = self.zone.id;
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.is_active && r.applies_in(zone))
+        {
             match &r.params {
                 RuleParams::TimeWindow(w) => zones.push(w.timezone),
                 RuleParams::DateRange(d) => {
@@ -328,7 +401,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 RuleParams::GlobalOverride(o) => points.extend(o.until.map(|t| t.timestamp())),
-                RuleParams::RoleMinimum(_) => {}
+                RuleParams::RoleMinimum(_) | RuleParams::Grant => {}
             }
         }
         for tz in zones {
@@ -348,14 +421,20 @@ impl<'a> Ctx<'a> {
                 rule_id: r.id,
                 name: r.name.clone(),
                 rule_type: r.params.rule_type().as_str(),
-                outcome: if !self.in_force(r) {
+                outcome: if !r.applies_in(self.zone.id) {
+                    Outcome::NotTargeted
+                } else if !self.in_force(r) {
                     Outcome::Inactive
                 } else if member.is_some_and(|m| targets(r, key, m)) {
                     Outcome::Applied
                 } else {
                     Outcome::NotTargeted
                 },
-                note: (r.is_active && !self.in_force(r)).then(|| "override has ended".to_owned()),
+                note: if !r.applies_in(self.zone.id) {
+                    Some("the rule is limited to other zones".to_owned())
+                } else {
+                    (r.is_active && !self.in_force(r)).then(|| "override has ended".to_owned())
+                },
             })
             .collect()
     }
@@ -405,7 +484,7 @@ impl<'a> Ctx<'a> {
         let matching: Vec<&'a Rule> = self
             .candidates(key, member)
             .into_iter()
-            .filter(|r| self.in_force(r) && targets(r, key, member))
+            .filter(|r| self.applies(r) && targets(r, key, member))
             .collect();
         let expires = key.expires_at.map_or(0, |t| t.timestamp());
         let base = CompiledEntry {
@@ -489,11 +568,17 @@ impl<'a> Ctx<'a> {
             return result(Some(emergency_entry()), None, rules);
         }
 
-        // Step 4: presence.
+        // Step 4: presence. In a `granted` zone only admins start present;
+        // a `grant` rule adds presence (a guest needs it besides a dated grant).
         let is_guest = member.role == Role::Guest;
+        let granted_zone = self.zone.default_presence == DefaultPresence::Granted;
+        let starts_present = !is_guest && (!granted_zone || member.role == Role::Admin);
+        let mut zone_grant = false;
         let mut presence: Vec<Presence<'a>> = Vec::new();
         for r in &matching {
             match &r.params {
+                RuleParams::Grant if is_guest => zone_grant = true,
+                RuleParams::Grant => presence.push(Presence::Add(r)),
                 RuleParams::RoleMinimum(min) if member.role < *min => {
                     presence.push(Presence::Remove(r))
                 }
@@ -535,7 +620,7 @@ impl<'a> Ctx<'a> {
         }
         let mut grant: Option<&'a Rule> = None;
         let present = match presence.first() {
-            None => !is_guest,
+            None => starts_present,
             Some(Presence::Remove(r)) => {
                 for p in &presence[1..] {
                     let id = match p {
@@ -581,9 +666,17 @@ impl<'a> Ctx<'a> {
             }
         };
         if !present {
+            let why = if is_guest {
+                "a guest needs a current date range or a sponsor"
+            } else {
+                "the zone admits only admins, emergency keys and keys a grant rule adds"
+            };
+            return result(None, Some(why.into()), rules);
+        }
+        if is_guest && granted_zone && !zone_grant {
             return result(
                 None,
-                Some("a guest needs a current date range or a sponsor".into()),
+                Some("the zone admits a guest only with a grant rule for this zone".into()),
                 rules,
             );
         }

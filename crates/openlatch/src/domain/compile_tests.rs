@@ -54,6 +54,7 @@ fn rule(name: &str, params: RuleParams, priority: i32, targets: Vec<Target>, seq
         priority,
         is_active: true,
         targets,
+        zone_ids: Vec::new(),
         created_at: from_unix(0),
         updated_at: from_unix(0),
         seq,
@@ -685,4 +686,103 @@ fn a_change_later_in_the_week_does_not_split_the_windows() {
     );
     // The change is beyond this list's life, so it does not cap it.
     assert_eq!(c.next_boundary, None);
+}
+
+fn zone(presence: crate::domain::zone::DefaultPresence) -> ZoneScope {
+    ZoneScope {
+        id: crate::domain::ZoneId::new(),
+        default_presence: presence,
+    }
+}
+
+#[test]
+fn a_granted_zone_starts_with_admins_and_emergency_keys_only() {
+    use crate::domain::zone::DefaultPresence::Granted;
+    let lab = zone(Granted);
+    let (m, kh, a, g) = (
+        member(Role::Member),
+        member(Role::Keyholder),
+        member(Role::Admin),
+        member(Role::Guest),
+    );
+    let (km, kkh, ka) = (
+        key(&m, "04000001"),
+        key(&kh, "04000002"),
+        key(&a, "04000003"),
+    );
+    let mut ke = key(&g, "04000004");
+    ke.access_type = Some(KeyAccessType::Emergency);
+    let keys = [km.clone(), kkh.clone(), ka.clone(), ke.clone()];
+    let members = [m.clone(), kh, a, g];
+    let now = t(WINTER);
+    let c = compile_zone(lab, &members, &keys, &[], now, now + DAY);
+    assert!(entry(&c, &km).is_none());
+    assert!(entry(&c, &kkh).is_none());
+    assert_eq!(
+        entry(&c, &ka).map(|e| e.access_type),
+        Some(AccessType::Unrestricted)
+    );
+    assert_eq!(
+        entry(&c, &ke).map(|e| e.access_type),
+        Some(AccessType::Emergency)
+    );
+    // A grant in the zone adds the member; a grant for another zone does not.
+    let mut here = rule("lab", RuleParams::Grant, 0, vec![Target::Member(m.id)], 1);
+    here.zone_ids = vec![lab.id];
+    let mut elsewhere = here.clone();
+    elsewhere.id = RuleId::new();
+    elsewhere.zone_ids = vec![crate::domain::ZoneId::new()];
+    let c = compile_zone(lab, &members, &keys, &[elsewhere.clone()], now, now + DAY);
+    assert!(entry(&c, &km).is_none());
+    let outcome = &result(&c, &km).rules[0];
+    assert_eq!(outcome.outcome, Outcome::NotTargeted);
+    assert_eq!(
+        outcome.note.as_deref(),
+        Some("the rule is limited to other zones")
+    );
+    let c = compile_zone(lab, &members, &keys, &[here.clone()], now, now + DAY);
+    assert_eq!(
+        entry(&c, &km).map(|e| e.access_type),
+        Some(AccessType::Unrestricted)
+    );
+    // Schedules still come from the other rules, limited to the zone.
+    let w = rule(
+        "lab hours",
+        window(WEEKDAYS, 8 * 60, 18 * 60, "UTC"),
+        0,
+        vec![],
+        2,
+    );
+    let c = compile_zone(lab, &members, &keys, &[here, w], now, now + DAY);
+    assert_eq!(
+        slots(entry(&c, &km).expect("granted")),
+        vec![(WEEKDAYS, 480, 1080)]
+    );
+}
+
+#[test]
+fn an_override_limited_to_one_zone_leaves_the_others_alone() {
+    use crate::domain::zone::DefaultPresence::Members;
+    let (front, lab) = (zone(Members), zone(Members));
+    let m = member(Role::Member);
+    let k = key(&m, "04000011");
+    let mut lockdown = rule(
+        "lab closed",
+        RuleParams::GlobalOverride(GlobalOverride {
+            mode: OverrideMode::Lockdown,
+            until: None,
+        }),
+        0,
+        vec![],
+        1,
+    );
+    lockdown.zone_ids = vec![lab.id];
+    let now = t(WINTER);
+    let rules = [lockdown];
+    let at_lab = compile_zone(lab, &[m.clone()], &[k.clone()], &rules, now, now + DAY);
+    assert!(at_lab.lockdown);
+    assert!(entry(&at_lab, &k).is_none());
+    let at_front = compile_zone(front, &[m], &[k.clone()], &rules, now, now + DAY);
+    assert!(!at_front.lockdown);
+    assert!(entry(&at_front, &k).is_some());
 }

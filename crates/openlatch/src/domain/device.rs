@@ -82,6 +82,8 @@ pub struct Device {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub token_rotated_at: chrono::DateTime<chrono::Utc>,
+    /// The zone whose list the door is served.
+    pub zone_id: super::ZoneId,
 }
 
 /// A door's heartbeat as stored (the seed's body; NUKI fields absent without a lock).

@@ -54,3 +54,9 @@ uuid_id!(MemberId);
 uuid_id!(KeyId);
 uuid_id!(RuleId);
 uuid_id!(DeviceId);
+uuid_id!(ZoneId);
+
+impl ZoneId {
+    /// The zone every database starts with (created by migration 0009).
+    pub const MAIN: ZoneId = ZoneId(Uuid::from_u128(1));
+}

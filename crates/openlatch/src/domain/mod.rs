@@ -15,8 +15,9 @@ pub mod member;
 pub mod rule;
 pub mod text;
 pub mod validation;
+pub mod zone;
 
-pub use ids::{DeviceId, KeyId, MemberId, RuleId};
+pub use ids::{DeviceId, KeyId, MemberId, RuleId, ZoneId};
 pub use validation::{FieldErrors, Validation};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -6,7 +6,7 @@
 
 use super::member::Role;
 use super::validation::{FieldErrors, Validation};
-use super::{KeyId, MemberId, RuleId};
+use super::{KeyId, MemberId, RuleId, ZoneId};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
@@ -21,15 +21,17 @@ pub enum RuleType {
     GuestSponsor,
     RoleMinimum,
     GlobalOverride,
+    Grant,
 }
 
 impl RuleType {
-    pub const ALL: [RuleType; 5] = [
+    pub const ALL: [RuleType; 6] = [
         RuleType::TimeWindow,
         RuleType::DateRange,
         RuleType::GuestSponsor,
         RuleType::RoleMinimum,
         RuleType::GlobalOverride,
+        RuleType::Grant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,12 +41,14 @@ impl RuleType {
             RuleType::GuestSponsor => "guest_sponsor",
             RuleType::RoleMinimum => "role_minimum",
             RuleType::GlobalOverride => "global_override",
+            RuleType::Grant => "grant",
         }
     }
 
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or(
-            "must be one of time_window, date_range, guest_sponsor, role_minimum, global_override",
+            "must be one of time_window, date_range, guest_sponsor, role_minimum, global_override, \
+             grant",
         )
     }
 }
@@ -94,6 +98,8 @@ pub enum RuleParams {
     GuestSponsor(GuestSponsor),
     RoleMinimum(Role),
     GlobalOverride(GlobalOverride),
+    /// Presence for the targets in the rule's zones (what a `granted` zone needs).
+    Grant,
 }
 
 impl RuleParams {
@@ -104,6 +110,7 @@ impl RuleParams {
             RuleParams::GuestSponsor(_) => RuleType::GuestSponsor,
             RuleParams::RoleMinimum(_) => RuleType::RoleMinimum,
             RuleParams::GlobalOverride(_) => RuleType::GlobalOverride,
+            RuleParams::Grant => RuleType::Grant,
         }
     }
 
@@ -122,6 +129,11 @@ impl RuleParams {
             RuleType::GuestSponsor => parse_guest_sponsor(p).map(RuleParams::GuestSponsor),
             RuleType::RoleMinimum => parse_role_minimum(p).map(RuleParams::RoleMinimum),
             RuleType::GlobalOverride => parse_override(p).map(RuleParams::GlobalOverride),
+            RuleType::Grant => {
+                let mut p = p;
+                p.only(&[]);
+                Some(RuleParams::Grant)
+            }
         };
         match parsed {
             Some(p) if v.is_ok() => Ok(p),
@@ -180,6 +192,7 @@ impl RuleParams {
                     None => json!({ "mode": mode }),
                 }
             }
+            RuleParams::Grant => json!({}),
         }
     }
 }
@@ -501,10 +514,19 @@ pub struct Rule {
     pub priority: i32,
     pub is_active: bool,
     pub targets: Vec<Target>,
+    /// The zones where the rule applies; empty = every zone.
+    pub zone_ids: Vec<ZoneId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Creation order, so that "on a tie the older rule wins" is exact.
     pub seq: i64,
+}
+
+impl Rule {
+    /// Whether the rule applies at doors of `zone`.
+    pub fn applies_in(&self, zone: ZoneId) -> bool {
+        self.zone_ids.is_empty() || self.zone_ids.contains(&zone)
+    }
 }
 
 /// A rule name: 1 to 100 characters of plain text.

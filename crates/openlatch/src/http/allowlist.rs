@@ -3,13 +3,14 @@
 
 use super::error::ErrorBody;
 use super::extract::{Admin, ApiQuery, Door};
-use crate::app::allowlist::{self, DeviceList, Explanation, Status};
+use crate::app::allowlist::{self, DeviceList, ExplainAt, Explanation, Status, ZoneStatus, Zones};
 use crate::app::{App, AppError};
 use crate::config::SigningMode;
 use crate::domain::compile::Outcome;
 use crate::domain::from_unix;
 use crate::domain::key::Uid;
 use crate::domain::rule::DAY_NAMES;
+use crate::domain::{DeviceId, ZoneId};
 use crate::storage::now_unix;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,6 +42,48 @@ pub fn routes() -> OpenApiRouter<App> {
         )
 }
 
+/// One zone's list.
+#[derive(Serialize, ToSchema)]
+pub struct ZoneListView {
+    zone_id: ZoneId,
+    zone: String,
+    /// `members` or `granted`.
+    default_presence: &'static str,
+    /// Newest built version (signed or not); null before the first build.
+    version: Option<i64>,
+    /// Newest signed version: what the zone's doors download.
+    signed_version: Option<i64>,
+    entry_count: Option<i64>,
+    size_bytes: Option<usize>,
+    generated_at: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    /// The zone has changes that no signed list carries yet.
+    unsigned_changes_pending: bool,
+}
+
+fn zone_list_view(z: &ZoneStatus) -> ZoneListView {
+    let latest = z.latest.as_ref();
+    let signed_version = z.latest_signed.as_ref().map(|l| l.version);
+    ZoneListView {
+        zone_id: z.zone.id,
+        zone: z.zone.name.clone(),
+        default_presence: z.zone.default_presence.as_str(),
+        version: latest.map(|l| l.version),
+        signed_version,
+        entry_count: latest.map(|l| l.entry_count),
+        size_bytes: latest.map(|l| {
+            l.signed_bytes
+                .as_ref()
+                .map_or(l.unsigned_bytes.len(), Vec::len)
+        }),
+        generated_at: latest.map(|l| from_unix(l.generated_at)),
+        valid_until: latest.map(|l| from_unix(l.valid_until)),
+        unsigned_changes_pending: latest.map(|l| l.version) != signed_version,
+    }
+}
+
+/// The top-level list fields describe the zone `main` (as before zones);
+/// `zones` lists every zone, `main` first.
 #[derive(Serialize, ToSchema)]
 pub struct StatusView {
     /// Newest built version (signed or not); null before the first build.
@@ -59,25 +102,22 @@ pub struct StatusView {
     subkey_warning: Option<String>,
     /// What doors are provisioned with (64 hex digits).
     master_public_key: String,
-    /// The database has changes that no signed list carries yet.
+    /// Some zone has changes that no signed list carries yet.
     unsigned_changes_pending: bool,
     warnings: Vec<String>,
+    zones: Vec<ZoneListView>,
 }
 
 fn status_view(app: &App, s: Status) -> StatusView {
-    let latest = s.latest.as_ref();
-    let signed_version = s.latest_signed.as_ref().map(|l| l.version);
+    let zones: Vec<ZoneListView> = s.zones.iter().map(zone_list_view).collect();
+    let main = zones.iter().find(|z| z.zone_id == ZoneId::MAIN);
     StatusView {
-        version: latest.map(|l| l.version),
-        signed_version,
-        entry_count: latest.map(|l| l.entry_count),
-        size_bytes: latest.map(|l| {
-            l.signed_bytes
-                .as_ref()
-                .map_or(l.unsigned_bytes.len(), Vec::len)
-        }),
-        generated_at: latest.map(|l| from_unix(l.generated_at)),
-        valid_until: latest.map(|l| from_unix(l.valid_until)),
+        version: main.and_then(|z| z.version),
+        signed_version: main.and_then(|z| z.signed_version),
+        entry_count: main.and_then(|z| z.entry_count),
+        size_bytes: main.and_then(|z| z.size_bytes),
+        generated_at: main.and_then(|z| z.generated_at),
+        valid_until: main.and_then(|z| z.valid_until),
         signing_mode: match app.signing.mode {
             SigningMode::Online => "online",
             SigningMode::AirGapped => "air-gapped",
@@ -86,8 +126,9 @@ fn status_view(app: &App, s: Status) -> StatusView {
         subkey_expires_at: s.subkey_expires_at.filter(|&t| t != 0).map(from_unix),
         subkey_warning: app.signing.subkey_warning(now_unix()),
         master_public_key: app.signing.master_public_hex(),
-        unsigned_changes_pending: latest.map(|l| l.version) != signed_version,
+        unsigned_changes_pending: zones.iter().any(|z| z.unsigned_changes_pending),
         warnings: s.warnings,
+        zones,
     }
 }
 
@@ -103,15 +144,35 @@ async fn get_status(
     Ok(Json(status_view(&app, s)))
 }
 
-/// Build a new version now if anything changed (admin); returns the status.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneQuery {
+    /// Default: every zone (regenerate) or the zone `main` (download, upload).
+    zone_id: Option<ZoneId>,
+}
+
+/// Build a new version now of every zone's list (or only `zone_id`'s) if
+/// anything changed (admin); returns the status.
 #[utoipa::path(post, path = "/allowlist/regenerate", tag = "allowlist", security(("bearer" = [])),
+    params(("zone_id" = Option<ZoneId>, Query, description = "only this zone")),
     responses((status = 200, body = StatusView), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn regenerate(
     State(app): State<App>,
     Admin(_admin): Admin,
+    ApiQuery(q): ApiQuery<ZoneQuery>,
 ) -> Result<Json<StatusView>, AppError> {
-    allowlist::rebuild(&app).await?;
+    match q.zone_id {
+        Some(z) => {
+            crate::app::zones::get(&app, z)
+                .await
+                .map_err(|_| AppError::field("zone_id", "no zone with this id"))?;
+            allowlist::rebuild_zones(&app, &Zones::one(z), None).await?;
+        }
+        None => {
+            allowlist::rebuild(&app).await?;
+        }
+    }
     let s = allowlist::status(&app).await?;
     Ok(Json(status_view(&app, s)))
 }
@@ -124,15 +185,19 @@ struct ExplainQuery {
     at: Option<String>,
     /// RFC 3339: when the space was last shut down (for grace).
     last_shutdown: Option<String>,
+    /// Explain at this zone's doors.
+    zone_id: Option<ZoneId>,
+    /// Explain at this door (its zone).
+    device_id: Option<DeviceId>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct SlotRuleView {
     id: String,
     name: String,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct SlotView {
     /// UTC form as the door stores it: days the slot starts, minutes of day.
     days: Vec<&'static str>,
@@ -145,7 +210,7 @@ pub struct SlotView {
     rules: Vec<SlotRuleView>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct EntryView {
     access_type: &'static str,
     valid_from: Option<DateTime<Utc>>,
@@ -158,7 +223,7 @@ pub struct EntryView {
     keypad_id: u16,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct RuleOutcomeView {
     id: String,
     name: String,
@@ -169,8 +234,11 @@ pub struct RuleOutcomeView {
     note: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ExplainView {
+    /// The zone whose doors this explanation is for.
+    zone_id: ZoneId,
+    zone: String,
     uid: String,
     at: DateTime<Utc>,
     /// Version of the signed list doors hold now.
@@ -185,6 +253,11 @@ pub struct ExplainView {
     decision: Option<&'static str>,
     /// What a list compiled for `at` would decide, when that differs.
     projected_decision: Option<&'static str>,
+    /// Without `zone_id` or `device_id`: the explanation at every zone's
+    /// doors, `main` first (the top level repeats `main`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    zones: Option<Vec<ExplainView>>,
 }
 
 fn hm(m: u16) -> String {
@@ -263,6 +336,8 @@ fn explain_view(e: Explanation) -> ExplainView {
     let decision = e.decision.map(|d| d.as_str());
     let projected = e.projected_decision.as_str();
     ExplainView {
+        zone_id: e.zone.id,
+        zone: e.zone.name.clone(),
         uid: e.uid.as_str().to_owned(),
         at: from_unix(e.at),
         list_version: e.list_version,
@@ -272,6 +347,7 @@ fn explain_view(e: Explanation) -> ExplainView {
         rules,
         decision,
         projected_decision: (decision != Some(projected)).then_some(projected),
+        zones: None,
     }
 }
 
@@ -286,7 +362,9 @@ fn parse_time(field: &str, s: &str) -> Result<i64, AppError> {
 #[utoipa::path(get, path = "/allowlist/explain", tag = "allowlist", security(("bearer" = [])),
     params(("uid" = String, Query, description = "card UID in hex"),
            ("at" = Option<String>, Query, description = "RFC 3339; default now"),
-           ("last_shutdown" = Option<String>, Query, description = "RFC 3339; for grace")),
+           ("last_shutdown" = Option<String>, Query, description = "RFC 3339; for grace"),
+           ("zone_id" = Option<ZoneId>, Query, description = "explain at this zone's doors"),
+           ("device_id" = Option<DeviceId>, Query, description = "explain at this door")),
     responses((status = 200, body = ExplainView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn explain(
@@ -304,8 +382,32 @@ async fn explain(
         .as_deref()
         .map(|s| parse_time("last_shutdown", s))
         .transpose()?;
-    let e = allowlist::explain(&app, uid, at, last_shutdown).await?;
-    Ok(Json(explain_view(e)))
+    let scope = match (q.zone_id, q.device_id) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::field(
+                "device_id",
+                "give zone_id or device_id, not both",
+            ))
+        }
+        (Some(z), None) => ExplainAt::Zone(z),
+        (None, Some(d)) => ExplainAt::Device(d),
+        (None, None) => ExplainAt::Everywhere,
+    };
+    let mut all: Vec<ExplainView> = allowlist::explain(&app, uid, at, last_shutdown, scope)
+        .await?
+        .into_iter()
+        .map(explain_view)
+        .collect();
+    if all.is_empty() {
+        return Err(AppError::Internal("no zone to explain".into()));
+    }
+    let mut top = all.remove(0);
+    if matches!(scope, ExplainAt::Everywhere) {
+        let mut zones = vec![top.clone()];
+        zones.extend(all);
+        top.zones = Some(zones);
+    }
+    Ok(Json(top))
 }
 
 fn octets(version: i64, bytes: Vec<u8>) -> Response {
@@ -322,15 +424,21 @@ fn octets(version: i64, bytes: Vec<u8>) -> Response {
     r
 }
 
-/// Air-gapped mode: the newest built list without signature, to sign
-/// offline with `openlatch keys sign` (admin). Its version is in the
-/// `X-OpenLatch-Allowlist-Version` header.
+/// Air-gapped mode: the zone's newest built list without signature
+/// (`zone_id`, default `main`), to sign offline with `openlatch keys sign`
+/// (admin). Its version is in the `X-OpenLatch-Allowlist-Version` header.
 #[utoipa::path(get, path = "/admin/allowlist/unsigned", tag = "allowlist", security(("bearer" = [])),
+    params(("zone_id" = Option<ZoneId>, Query, description = "default: the zone main")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
-async fn get_unsigned(State(app): State<App>, Admin(_admin): Admin) -> Result<Response, AppError> {
-    let (version, bytes) = allowlist::unsigned(&app).await?;
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn get_unsigned(
+    State(app): State<App>,
+    Admin(_admin): Admin,
+    ApiQuery(q): ApiQuery<ZoneQuery>,
+) -> Result<Response, AppError> {
+    let zone = q.zone_id.unwrap_or(ZoneId::MAIN);
+    let (version, bytes) = allowlist::unsigned(&app, zone).await?;
     Ok(octets(version, bytes))
 }
 
@@ -339,10 +447,11 @@ pub struct UploadView {
     version: i64,
 }
 
-/// Air-gapped mode: upload the signed list (admin). Verified against the
-/// master public key; it must be the newest built list and newer than every
-/// version served.
+/// Air-gapped mode: upload the signed list of a zone (`zone_id`, default
+/// `main`) (admin). Verified against the master public key; it must be the
+/// zone's newest built list and newer than every version its doors were served.
 #[utoipa::path(put, path = "/admin/allowlist/signed", tag = "allowlist", security(("bearer" = [])),
+    params(("zone_id" = Option<ZoneId>, Query, description = "default: the zone main")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = UploadView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -351,6 +460,7 @@ pub struct UploadView {
 async fn put_signed(
     State(app): State<App>,
     Admin(admin): Admin,
+    ApiQuery(q): ApiQuery<ZoneQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<UploadView>, AppError> {
     let body = body.map_err(|e| {
@@ -360,7 +470,8 @@ async fn put_signed(
             AppError::BadRequest(e.body_text())
         }
     })?;
-    let version = allowlist::upload_signed(&app, &admin, &body).await?;
+    let zone = q.zone_id.unwrap_or(ZoneId::MAIN);
+    let version = allowlist::upload_signed(&app, &admin, zone, &body).await?;
     Ok(Json(UploadView { version }))
 }
 
@@ -370,8 +481,9 @@ struct DeviceQuery {
     current_version: Option<u64>,
 }
 
-/// The newest signed allow-list, when newer than the door's (device token).
-/// 304 otherwise; `ETag` carries the version and `If-None-Match` works too.
+/// The newest signed allow-list of the door's zone, when newer than the
+/// door's (device token). 304 otherwise; `ETag` carries the version and
+/// `If-None-Match` works too.
 #[utoipa::path(get, path = "/device/allowlist", tag = "device", security(("bearer" = [])),
     params(("current_version" = Option<u64>, Query)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
@@ -380,7 +492,7 @@ struct DeviceQuery {
               (status = 503, description = "air-gapped: no signed list uploaded yet", body = ErrorBody)))]
 async fn device_allowlist(
     State(app): State<App>,
-    Door(_door): Door,
+    Door(door): Door,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<DeviceQuery>,
 ) -> Result<Response, AppError> {
@@ -396,7 +508,7 @@ async fn device_allowlist(
         });
     let current = q.current_version.unwrap_or(0).max(from_etag.unwrap_or(0));
     let current = i64::try_from(current).unwrap_or(i64::MAX);
-    match allowlist::for_device(&app, current).await? {
+    match allowlist::for_device(&app, door.zone_id, current).await? {
         DeviceList::NotModified(version) => {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
             if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {

@@ -6,7 +6,7 @@ use super::extract::{ApiJson, Door};
 use crate::app::approvals::{self, ApprovalStatusWire, Opened};
 use crate::app::{device_api, App, AppError};
 use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, NUKI_STATES};
-use crate::domain::{MemberId, Validation};
+use crate::domain::{MemberId, Validation, ZoneId};
 use axum::extract::{Request, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -177,8 +177,10 @@ impl HeartbeatBody {
 pub struct HeartbeatReply {
     /// Unix seconds.
     server_time: i64,
-    /// The newest allow-list version (0 while none exists).
+    /// The newest allow-list version of the door's zone (0 while none exists).
     allowlist_version: i64,
+    /// The zone whose list the door is served.
+    zone_id: ZoneId,
 }
 
 /// The door's status; stored as its current status.
@@ -196,6 +198,7 @@ async fn post_heartbeat(
     Ok(Json(HeartbeatReply {
         server_time: r.server_time,
         allowlist_version: r.allowlist_version,
+        zone_id: r.zone_id,
     }))
 }
 

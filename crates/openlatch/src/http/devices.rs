@@ -5,7 +5,7 @@ use super::extract::{Admin, ApiJson, ApiPath};
 use crate::app::devices::{self, DevicePatch};
 use crate::app::{App, AppError};
 use crate::domain::device::{parse_device_name, parse_location, Device, DeviceToken};
-use crate::domain::{DeviceId, Validation};
+use crate::domain::{DeviceId, Validation, ZoneId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -30,6 +30,8 @@ pub struct DeviceView {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     token_rotated_at: DateTime<Utc>,
+    /// The zone whose list the door is served.
+    zone_id: ZoneId,
 }
 
 impl From<Device> for DeviceView {
@@ -42,6 +44,7 @@ impl From<Device> for DeviceView {
             created_at: d.created_at,
             updated_at: d.updated_at,
             token_rotated_at: d.token_rotated_at,
+            zone_id: d.zone_id,
         }
     }
 }
@@ -67,6 +70,8 @@ fn with_token((device, token): (Device, DeviceToken)) -> DeviceWithToken {
 pub struct CreateDeviceRequest {
     name: String,
     location: Option<String>,
+    /// Default: the zone `main`.
+    zone_id: Option<ZoneId>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -77,6 +82,8 @@ pub struct UpdateDeviceRequest {
     location: Option<String>,
     /// A disabled door gets 401 on every device endpoint.
     is_enabled: Option<bool>,
+    /// Moves the door to another zone; it gets that zone's list at its next poll.
+    zone_id: Option<ZoneId>,
 }
 
 /// All registered doors.
@@ -104,7 +111,7 @@ async fn create_device(
         return Err(AppError::Validation(v.into_errors()));
     };
     let location = location.filter(|l| !l.is_empty());
-    let created = devices::create(&app, &admin.member, name, location).await?;
+    let created = devices::create(&app, &admin.member, name, location, body.zone_id).await?;
     Ok((StatusCode::CREATED, Json(with_token(created))))
 }
 
@@ -143,6 +150,7 @@ async fn update_device(
         name,
         location: location.map(|l| Some(l).filter(|l| !l.is_empty())),
         is_enabled: body.is_enabled,
+        zone_id: body.zone_id,
     };
     Ok(Json(
         devices::update(&app, &admin.member, id, patch)

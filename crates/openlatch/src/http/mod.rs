@@ -19,6 +19,7 @@ pub mod openapi_errors;
 pub mod retry;
 pub mod rules;
 pub mod strict_json;
+pub mod zones;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -66,6 +67,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(allowlist::routes())
         .merge(keypad::routes())
         .merge(notifications::routes())
+        .merge(zones::routes())
 }
 
 pub fn router(app: App) -> Router {

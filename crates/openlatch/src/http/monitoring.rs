@@ -55,6 +55,8 @@ pub struct BatteryQuery {
     stale_hours: Option<i64>,
     /// One door's id; without it the worst door is reported.
     device: Option<String>,
+    /// Only the doors of this zone (id or name).
+    zone: Option<String>,
 }
 
 /// Nagios/Icinga plugin output for the NUKI lock batteries, always HTTP 200
@@ -93,7 +95,13 @@ async fn nuki_battery(
             }
         }
     }
-    let body = monitoring::nuki_battery(&app, p, q.get("device").map(String::as_str)).await?;
+    let body = monitoring::nuki_battery(
+        &app,
+        p,
+        q.get("device").map(String::as_str),
+        q.get("zone").map(String::as_str),
+    )
+    .await?;
     Ok(text(body, "text/plain; charset=utf-8"))
 }
 

@@ -5,7 +5,7 @@ use super::extract::{Admin, ApiJson, ApiPath, Staff};
 use crate::app::rules::{self, NewRule, RulePatch};
 use crate::app::{App, AppError};
 use crate::domain::rule::{parse_rule_name, Rule, RuleParams, RuleType, Target};
-use crate::domain::{RuleId, Validation};
+use crate::domain::{RuleId, Validation, ZoneId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -33,13 +33,15 @@ pub struct TargetView {
 pub struct RuleView {
     id: RuleId,
     name: String,
-    /// `time_window`, `date_range`, `guest_sponsor`, `role_minimum` or `global_override`.
+    /// `time_window`, `date_range`, `guest_sponsor`, `role_minimum`, `global_override` or `grant`.
     rule_type: &'static str,
     #[schema(value_type = Object)]
     parameters: Value,
     priority: i32,
     is_active: bool,
     targets: Vec<TargetView>,
+    /// The zones where the rule applies; empty = every zone.
+    zone_ids: Vec<ZoneId>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -61,6 +63,7 @@ impl From<Rule> for RuleView {
                     target_value: t.value(),
                 })
                 .collect(),
+            zone_ids: r.zone_ids,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -82,6 +85,8 @@ pub struct CreateRuleRequest {
     is_active: Option<bool>,
     /// OR-ed; none = every key.
     targets: Option<Vec<TargetView>>,
+    /// Only at doors of these zones; empty or absent = every zone.
+    zone_ids: Option<Vec<ZoneId>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -94,6 +99,18 @@ pub struct UpdateRuleRequest {
     priority: Option<i32>,
     is_active: Option<bool>,
     targets: Option<Vec<TargetView>>,
+    /// Replaces the rule's zones; `[]` = every zone.
+    zone_ids: Option<Vec<ZoneId>>,
+}
+
+fn parse_zone_ids(ids: Vec<ZoneId>) -> Vec<ZoneId> {
+    let mut out: Vec<ZoneId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 fn parse_targets(v: &mut Validation, targets: &[TargetView]) -> Option<Vec<Target>> {
@@ -136,6 +153,7 @@ impl CreateRuleRequest {
                 priority: self.priority.unwrap_or(0),
                 is_active: self.is_active.unwrap_or(true),
                 targets,
+                zone_ids: parse_zone_ids(self.zone_ids.unwrap_or_default()),
             }),
             _ => Err(AppError::Validation(v.into_errors())),
         }
@@ -159,6 +177,7 @@ impl UpdateRuleRequest {
                 priority: self.priority,
                 is_active: self.is_active,
                 targets,
+                zone_ids: self.zone_ids.map(parse_zone_ids),
             }),
             _ => Err(AppError::Validation(v.into_errors())),
         }
@@ -251,4 +270,5 @@ pub enum RuleTypeDoc {
     GuestSponsor,
     RoleMinimum,
     GlobalOverride,
+    Grant,
 }

@@ -1,12 +1,16 @@
 //! The `allowlists` table: every built version, its unsigned bytes, and the
-//! signed bytes once signed (at once online, on upload air-gapped).
+//! signed bytes once signed (at once online, on upload air-gapped). One
+//! series of lists per zone; versions come from one counter, so they are
+//! unique and increasing across zones.
 
-use super::{Backend, Result};
+use super::{parse_id, Backend, Result};
+use crate::domain::ZoneId;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 #[derive(Clone, Debug)]
 pub struct StoredList {
+    pub zone_id: ZoneId,
     pub version: i64,
     pub generated_at: i64,
     pub valid_until: i64,
@@ -17,11 +21,12 @@ pub struct StoredList {
     pub signed_at: Option<i64>,
 }
 
-const COLUMNS: &str = "version, generated_at, valid_until, unsigned_bytes, signed_bytes, \
+const COLUMNS: &str = "zone_id, version, generated_at, valid_until, unsigned_bytes, signed_bytes, \
                        entry_count, content_hash, signed_at";
 
 fn from_row(row: &AnyRow) -> Result<StoredList> {
     Ok(StoredList {
+        zone_id: parse_id(&row.try_get::<String, _>("zone_id")?, "zone id")?,
         version: row.try_get("version")?,
         generated_at: row.try_get("generated_at")?,
         valid_until: row.try_get("valid_until")?,
@@ -36,8 +41,8 @@ fn from_row(row: &AnyRow) -> Result<StoredList> {
 pub async fn insert(conn: &mut AnyConnection, l: &StoredList) -> Result<()> {
     sqlx::query(
         "INSERT INTO allowlists (version, generated_at, valid_until, unsigned_bytes, \
-         signed_bytes, entry_count, content_hash, signed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         signed_bytes, entry_count, content_hash, signed_at, zone_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(l.version)
     .bind(l.generated_at)
@@ -47,12 +52,13 @@ pub async fn insert(conn: &mut AnyConnection, l: &StoredList) -> Result<()> {
     .bind(l.entry_count)
     .bind(&l.content_hash)
     .bind(l.signed_at)
+    .bind(l.zone_id.to_string())
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// What deciding on a new build needs of the newest list, without its bytes.
+/// What deciding on a new build needs of a zone's newest list, without its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
     pub version: i64,
@@ -61,12 +67,13 @@ pub struct Head {
     pub signed: bool,
 }
 
-pub async fn latest_head(conn: &mut AnyConnection) -> Result<Option<Head>> {
+pub async fn latest_head(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<Head>> {
     let row = sqlx::query(
         "SELECT version, valid_until, content_hash, \
          CASE WHEN signed_bytes IS NULL THEN 0 ELSE 1 END AS signed \
-         FROM allowlists ORDER BY version DESC LIMIT 1",
+         FROM allowlists WHERE zone_id = $1 ORDER BY version DESC LIMIT 1",
     )
+    .bind(zone.to_string())
     .fetch_optional(conn)
     .await?;
     match row {
@@ -80,47 +87,74 @@ pub async fn latest_head(conn: &mut AnyConnection) -> Result<Option<Head>> {
     }
 }
 
-/// The newest built list, signed or not.
-pub async fn latest(conn: &mut AnyConnection) -> Result<Option<StoredList>> {
-    let sql = format!("SELECT {COLUMNS} FROM allowlists ORDER BY version DESC LIMIT 1");
-    let row = sqlx::query(&sql).fetch_optional(conn).await?;
+/// The newest version stored for any zone (0 when none): a build that saw
+/// another value in its snapshot starts again.
+pub async fn newest_version(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM allowlists")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("v")?)
+}
+
+/// The zone's newest built list, signed or not.
+pub async fn latest(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<StoredList>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM allowlists WHERE zone_id = $1 ORDER BY version DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(zone.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Only the body of the newest built list, for lookups that need no
 /// signature (the approval check runs once per waiting door).
-pub async fn latest_unsigned_bytes(conn: &mut AnyConnection) -> Result<Option<Vec<u8>>> {
-    let row = sqlx::query("SELECT unsigned_bytes FROM allowlists ORDER BY version DESC LIMIT 1")
-        .fetch_optional(conn)
-        .await?;
+pub async fn latest_unsigned_bytes(
+    conn: &mut AnyConnection,
+    zone: ZoneId,
+) -> Result<Option<Vec<u8>>> {
+    let row = sqlx::query(
+        "SELECT unsigned_bytes FROM allowlists WHERE zone_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(zone.to_string())
+    .fetch_optional(conn)
+    .await?;
     row.map(|r| r.try_get("unsigned_bytes"))
         .transpose()
         .map_err(Into::into)
 }
 
-/// The newest signed list: what doors download.
-pub async fn latest_signed(conn: &mut AnyConnection) -> Result<Option<StoredList>> {
+/// The zone's newest signed list: what its doors download.
+pub async fn latest_signed(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<StoredList>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM allowlists WHERE signed_bytes IS NOT NULL \
+        "SELECT {COLUMNS} FROM allowlists WHERE zone_id = $1 AND signed_bytes IS NOT NULL \
          ORDER BY version DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql).fetch_optional(conn).await?;
+    let row = sqlx::query(&sql)
+        .bind(zone.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Just the newest signed version (the device poll's cheap path).
-pub async fn latest_signed_version(conn: &mut AnyConnection) -> Result<Option<i64>> {
-    Ok(latest_signed_header(conn)
+pub async fn latest_signed_version(conn: &mut AnyConnection, zone: ZoneId) -> Result<Option<i64>> {
+    Ok(latest_signed_header(conn, zone)
         .await?
         .map(|(version, _)| version))
 }
 
 /// Version and build time of the newest signed list, without its bytes.
-pub async fn latest_signed_header(conn: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
+pub async fn latest_signed_header(
+    conn: &mut AnyConnection,
+    zone: ZoneId,
+) -> Result<Option<(i64, i64)>> {
     let row = sqlx::query(
-        "SELECT version, generated_at FROM allowlists WHERE signed_bytes IS NOT NULL \
-         ORDER BY version DESC LIMIT 1",
+        "SELECT version, generated_at FROM allowlists \
+         WHERE zone_id = $1 AND signed_bytes IS NOT NULL ORDER BY version DESC LIMIT 1",
     )
+    .bind(zone.to_string())
     .fetch_optional(conn)
     .await?;
     match row {
@@ -147,6 +181,15 @@ pub async fn set_signed(
     Ok(done.rows_affected() == 1)
 }
 
+/// A deleted zone's lists go with it.
+pub async fn delete_zone(conn: &mut AnyConnection, zone: ZoneId) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM allowlists WHERE zone_id = $1")
+        .bind(zone.to_string())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Serialises builds across instances: on PostgreSQL the version counter's
 /// row stays locked until the transaction ends (SQLite's writers are
 /// already serialised by `Db::begin`).
@@ -159,16 +202,19 @@ pub async fn lock_builds(conn: &mut AnyConnection, backend: Backend) -> Result<(
     Ok(())
 }
 
-/// Deletes all but the newest `keep` lists, never the newest signed one
-/// (uploads are checked against the newest version served).
-pub async fn prune(conn: &mut AnyConnection, keep: i64) -> Result<u64> {
+/// Deletes all but the zone's newest `keep` lists, never its newest signed
+/// one (uploads are checked against the newest version served).
+pub async fn prune(conn: &mut AnyConnection, zone: ZoneId, keep: i64) -> Result<u64> {
     let done = sqlx::query(
-        "DELETE FROM allowlists \
-         WHERE version <= (SELECT version FROM allowlists ORDER BY version DESC LIMIT 1 OFFSET $1) \
+        "DELETE FROM allowlists WHERE zone_id = $2 \
+         AND version <= (SELECT version FROM allowlists WHERE zone_id = $2 \
+                         ORDER BY version DESC LIMIT 1 OFFSET $1) \
          AND version < COALESCE( \
-             (SELECT MAX(version) FROM allowlists WHERE signed_bytes IS NOT NULL), 0)",
+             (SELECT MAX(version) FROM allowlists \
+              WHERE zone_id = $2 AND signed_bytes IS NOT NULL), 0)",
     )
     .bind(keep)
+    .bind(zone.to_string())
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

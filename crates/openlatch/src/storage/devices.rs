@@ -6,7 +6,8 @@ use crate::domain::{from_unix, DeviceId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const COLUMNS: &str = "id, name, location, is_enabled, created_at, updated_at, token_rotated_at";
+const COLUMNS: &str =
+    "id, name, location, is_enabled, created_at, updated_at, token_rotated_at, zone_id";
 
 fn from_row(row: &AnyRow) -> Result<Device> {
     Ok(Device {
@@ -17,13 +18,14 @@ fn from_row(row: &AnyRow) -> Result<Device> {
         created_at: from_unix(row.try_get("created_at")?),
         updated_at: from_unix(row.try_get("updated_at")?),
         token_rotated_at: from_unix(row.try_get("token_rotated_at")?),
+        zone_id: parse_id(&row.try_get::<String, _>("zone_id")?, "zone id")?,
     })
 }
 
 pub async fn insert(conn: &mut AnyConnection, d: &Device, token_hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO devices (id, name, location, token_hash, is_enabled, created_at, \
-         updated_at, token_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         updated_at, token_rotated_at, zone_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(d.id.to_string())
     .bind(&d.name)
@@ -33,6 +35,7 @@ pub async fn insert(conn: &mut AnyConnection, d: &Device, token_hash: &str) -> R
     .bind(d.created_at.timestamp())
     .bind(d.updated_at.timestamp())
     .bind(d.token_rotated_at.timestamp())
+    .bind(d.zone_id.to_string())
     .execute(conn)
     .await?;
     Ok(())
@@ -56,14 +59,15 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<Device>> {
 
 pub async fn update(conn: &mut AnyConnection, d: &Device) -> Result<()> {
     sqlx::query(
-        "UPDATE devices SET name = $2, location = $3, is_enabled = $4, updated_at = $5 \
-         WHERE id = $1 AND deleted_at IS NULL",
+        "UPDATE devices SET name = $2, location = $3, is_enabled = $4, updated_at = $5, \
+         zone_id = $6 WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(d.id.to_string())
     .bind(&d.name)
     .bind(d.location.as_deref())
     .bind(flag(d.is_enabled))
     .bind(d.updated_at.timestamp())
+    .bind(d.zone_id.to_string())
     .execute(conn)
     .await?;
     Ok(())

@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_bulk_members"),
     migration!(6, "0006_keypad"),
     migration!(7, "0007_notifications"),
+    migration!(9, "0009_zones"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod throttle;
 pub mod transfer;
+pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;

@@ -9,7 +9,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str =
-    "id, name, rule_type, parameters, priority, is_active, targets, created_at, updated_at, seq";
+    "id, name, rule_type, parameters, priority, is_active, targets, zone_ids, created_at, \
+     updated_at, seq";
 
 fn corrupt(what: &str) -> StorageError {
     StorageError::Corrupt(format!("access rule {what}"))
@@ -28,6 +29,12 @@ fn from_row(row: &AnyRow) -> Result<Rule> {
         .iter()
         .map(|(t, v)| Target::parse(t, v).map_err(|_| corrupt("target")))
         .collect::<Result<Vec<_>>>()?;
+    let zone_ids: String = row.try_get("zone_ids")?;
+    let zone_ids: Vec<String> = serde_json::from_str(&zone_ids).map_err(|_| corrupt("zones"))?;
+    let zone_ids = zone_ids
+        .iter()
+        .map(|z| parse_id(z, "zone id"))
+        .collect::<Result<Vec<_>>>()?;
     let priority: i64 = row.try_get("priority")?;
     Ok(Rule {
         id: parse_id(&row.try_get::<String, _>("id")?, "rule id")?,
@@ -36,6 +43,7 @@ fn from_row(row: &AnyRow) -> Result<Rule> {
         priority: i32::try_from(priority).map_err(|_| corrupt("priority"))?,
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         targets,
+        zone_ids,
         created_at: from_unix(row.try_get("created_at")?),
         updated_at: from_unix(row.try_get("updated_at")?),
         seq: row.try_get("seq")?,
@@ -51,10 +59,15 @@ fn targets_json(r: &Rule) -> String {
     Value::Array(pairs).to_string()
 }
 
+fn zone_ids_json(r: &Rule) -> String {
+    Value::Array(r.zone_ids.iter().map(|z| json!(z.to_string())).collect()).to_string()
+}
+
 pub async fn insert(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     sqlx::query(
         "INSERT INTO access_rules (id, name, rule_type, parameters, priority, is_active, \
-         targets, created_at, updated_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         targets, created_at, updated_at, seq, zone_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(r.id.to_string())
     .bind(&r.name)
@@ -66,6 +79,7 @@ pub async fn insert(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     .bind(r.created_at.timestamp())
     .bind(r.updated_at.timestamp())
     .bind(r.seq)
+    .bind(zone_ids_json(r))
     .execute(conn)
     .await?;
     Ok(())
@@ -74,7 +88,7 @@ pub async fn insert(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
 pub async fn update(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     sqlx::query(
         "UPDATE access_rules SET name = $2, rule_type = $3, parameters = $4, priority = $5, \
-         is_active = $6, targets = $7, updated_at = $8 WHERE id = $1",
+         is_active = $6, targets = $7, updated_at = $8, zone_ids = $9 WHERE id = $1",
     )
     .bind(r.id.to_string())
     .bind(&r.name)
@@ -84,6 +98,7 @@ pub async fn update(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     .bind(flag(r.is_active))
     .bind(targets_json(r))
     .bind(r.updated_at.timestamp())
+    .bind(zone_ids_json(r))
     .execute(conn)
     .await?;
     Ok(())

@@ -6,6 +6,7 @@ use crate::helpers::{
     fresh_database, is_postgres, spawn_app, spawn_app_with, spawn_second_instance, TestApp,
 };
 use openlatch::config::{Config, SigningMode};
+use openlatch::domain::ZoneId;
 use reqwest::header::{HeaderMap, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -692,7 +693,7 @@ async fn overrides_and_sponsors_reach_the_door() {
     let mut conn = app.app.db.read().await.expect("conn");
     for (hex, expected) in [("0A000002", true), ("0A000003", false), ("DEADBEEF", false)] {
         let u = openlatch::domain::key::Uid::parse(hex).expect("uid");
-        let got = openlatch::app::approvals::conditional_subject(&mut conn, &u)
+        let got = openlatch::app::approvals::conditional_subject(&mut conn, &u, ZoneId::MAIN)
             .await
             .expect("query");
         assert_eq!(got.is_some(), expected, "{hex}");
@@ -801,7 +802,7 @@ async fn old_versions_are_pruned_but_never_the_newest_signed() {
     use openlatch::storage::allowlists::{self, StoredList};
     let app = spawn_app().await;
     let mut tx = app.app.db.begin().await.expect("tx");
-    let base = allowlists::latest(&mut tx)
+    let base = allowlists::latest(&mut tx, ZoneId::MAIN)
         .await
         .expect("q")
         .expect("built");
@@ -816,7 +817,9 @@ async fn old_versions_are_pruned_but_never_the_newest_signed() {
             .await
             .expect("insert");
     }
-    allowlists::prune(&mut tx, 2).await.expect("prune");
+    allowlists::prune(&mut tx, ZoneId::MAIN, 2)
+        .await
+        .expect("prune");
     let remaining: Vec<i64> = {
         use sqlx::Row;
         sqlx::query("SELECT version FROM allowlists ORDER BY version")

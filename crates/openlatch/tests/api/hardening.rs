@@ -573,6 +573,6 @@ async fn the_openapi_document_passes_a_validator_and_names_the_common_errors() {
     );
     assert_eq!(
         schemas["RuleTypeDoc"]["enum"].as_array().map(Vec::len),
-        Some(5)
+        Some(6)
     );
 }

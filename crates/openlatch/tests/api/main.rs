@@ -24,3 +24,4 @@ mod rules;
 mod service;
 mod storage_failures;
 mod upgrade;
+mod zones;

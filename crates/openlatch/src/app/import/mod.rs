@@ -279,7 +279,7 @@ pub async fn import(
     // The list the import leads to must be one a door can read: no entry
     // with more than four time slots, no table past its limit.
     progress.step("checking the allow-list");
-    super::allowlist::check_whole_list(app, &mut tx).await?;
+    super::allowlist::check_whole_list(app, &mut tx, &super::allowlist::Zones::All).await?;
 
     if dry_run || !changed {
         // Dropping the transaction rolls every write back.
@@ -306,9 +306,12 @@ pub async fn import(
     tx.commit().await?;
 
     progress.step("building the allow-list");
-    app.list_builds.build_after_change(app).await?;
+    app.list_builds
+        .build_after_change(app, super::allowlist::Zones::All)
+        .await?;
     let mut conn = app.db.read().await?;
-    summary.version = allowlists::latest(&mut conn).await?.map(|l| l.version);
+    // Every zone's list carries the import; the newest of them is the answer.
+    summary.version = Some(allowlists::newest_version(&mut conn).await?).filter(|&v| v > 0);
     Ok(summary)
 }
 
