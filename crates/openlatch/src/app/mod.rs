@@ -22,6 +22,8 @@ pub mod poll_cache;
 pub mod rules;
 pub mod signing;
 pub mod token;
+pub mod ui;
+pub mod web_session;
 
 use crate::config::Config;
 use crate::domain::FieldErrors;

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod members;
 pub mod monitoring;
 pub mod rules;
+pub mod web;
 
 use crate::app::{App, AppError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -70,7 +71,8 @@ pub fn router(app: App) -> Router {
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
-    .fallback(|| async { AppError::NotFound("route") })
+    .merge(web::router())
+    .fallback(fallback)
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
@@ -87,4 +89,14 @@ pub fn router(app: App) -> Router {
         }),
     )
     .with_state(app)
+}
+
+/// Unknown paths: JSON under `/api/`, an HTML page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        AppError::NotFound("route").into_response()
+    } else {
+        web::not_found().await
+    }
 }

@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_allowlist"),
     migration!(3, "0003_devices"),
     migration!(6, "0006_keypad"),
+    migration!(10, "0010_web_sessions"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.

@@ -1,0 +1,298 @@
+//! Read models the web UI needs beyond the API's use cases: the dashboard,
+//! member search with paging, active overrides, and the preview of a rule
+//! change (who gains or loses access), computed with the compiler that
+//! builds the allow-list.
+
+use super::allowlist::{self, Inputs};
+use super::monitoring::{check_door, BatteryParams, NagiosState};
+use super::{App, AppError, AppResult};
+use crate::domain::device::Device;
+use crate::domain::member::{Member, Role};
+use crate::domain::rule::{OverrideMode, Rule, RuleParams};
+use crate::domain::{KeyId, MemberId, RuleId};
+use crate::storage::audit::{self, Entry, Filter};
+use crate::storage::device_status::{self, Status};
+use crate::storage::{allowlists, devices, members, now_unix, rules};
+use std::collections::{BTreeMap, HashMap};
+
+/// A door that has not sent a heartbeat for this long is shown offline.
+pub const OFFLINE_AFTER_SECS: i64 = 10 * 60;
+
+pub struct DoorRow {
+    pub device: Device,
+    pub status: Option<Status>,
+    pub online: bool,
+    pub battery: Option<(NagiosState, String)>,
+}
+
+pub struct Dashboard {
+    pub doors: Vec<DoorRow>,
+    pub newest_version: Option<i64>,
+    pub overrides: Vec<Rule>,
+    pub alerts: Vec<String>,
+    pub recent_events: Vec<Entry>,
+}
+
+/// Active global overrides that have not ended, lockdown first.
+pub fn active_overrides(rules: &[Rule], now: i64) -> Vec<Rule> {
+    let mut out: Vec<Rule> = rules
+        .iter()
+        .filter(|r| r.is_active)
+        .filter(|r| match &r.params {
+            RuleParams::GlobalOverride(o) => o.until.is_none_or(|u| u.timestamp() > now),
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    out.sort_by_key(|r| match &r.params {
+        RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown => 0,
+        _ => 1,
+    });
+    out
+}
+
+pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
+    let now = now_unix();
+    let mut conn = app.db.read().await?;
+    let statuses: HashMap<_, _> = device_status::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|s| (s.device_id, s))
+        .collect();
+    let newest_version = allowlists::latest(&mut conn).await?.map(|l| l.version);
+    let all_rules = rules::list(&mut conn).await?;
+    let recent_events = audit::query(
+        &mut conn,
+        &Filter {
+            event_types: Vec::new(),
+            actor_id: None,
+            since: None,
+            limit: 15,
+        },
+    )
+    .await?;
+    let door_list = devices::list(&mut conn).await?;
+    drop(conn);
+
+    let mut alerts = Vec::new();
+    let mut doors = Vec::new();
+    for device in door_list {
+        let status = statuses.get(&device.id).cloned();
+        let online = status
+            .as_ref()
+            .is_some_and(|s| now - s.received_at <= OFFLINE_AFTER_SECS);
+        let battery = check_door(status.as_ref(), BatteryParams::default(), now);
+        if device.is_enabled {
+            if !online {
+                alerts.push(format!("Door \"{}\" is silent (no heartbeat)", device.name));
+            }
+            if let Some((NagiosState::Warning | NagiosState::Critical, text)) = &battery {
+                alerts.push(format!("Door \"{}\": {text}", device.name));
+            }
+        }
+        doors.push(DoorRow {
+            device,
+            status,
+            online,
+            battery,
+        });
+    }
+    let overrides = active_overrides(&all_rules, now);
+    if overrides.iter().any(|r| {
+        matches!(&r.params, RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown)
+    }) {
+        alerts.push("Lockdown is active: only admins and emergency keys open the doors".into());
+    }
+    alerts.extend(app.signing.subkey_warning(now));
+    alerts.extend(
+        recent_events
+            .iter()
+            .filter(|e| e.event_type.contains("emergency"))
+            .map(|e| format!("Emergency access used at {}", e.created_at.format("%F %R UTC"))),
+    );
+    Ok(Dashboard {
+        doors,
+        newest_version,
+        overrides,
+        alerts,
+        recent_events,
+    })
+}
+
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// Members whose username, display name or e-mail contains `query` (any
+/// case), ordered by username, one page at a time.
+pub async fn search_members(
+    app: &App,
+    query: &str,
+    page: usize,
+    per_page: usize,
+) -> AppResult<MemberPage> {
+    let mut conn = app.db.read().await?;
+    let all = members::list(&mut conn, None, None).await?;
+    drop(conn);
+    let needle = query.trim().to_lowercase();
+    let mut found: Vec<Member> = all
+        .into_iter()
+        .filter(|m| {
+            needle.is_empty()
+                || m.username.to_lowercase().contains(&needle)
+                || m.display_name.to_lowercase().contains(&needle)
+                || m.email.to_lowercase().contains(&needle)
+        })
+        .collect();
+    found.sort_by(|a, b| a.username.cmp(&b.username));
+    let total = found.len();
+    let page = page.max(1);
+    let members = found
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    Ok(MemberPage {
+        members,
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// One member whose access a rule change alters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessChange {
+    pub member_id: MemberId,
+    pub username: String,
+    pub key_id: KeyId,
+    pub key_label: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Preview {
+    /// Keys that get into the list only with the change.
+    pub gains: Vec<AccessChange>,
+    /// Keys that drop out of the list with the change.
+    pub loses: Vec<AccessChange>,
+    /// Keys in both lists whose entry (times, dates, type) differs.
+    pub changed: Vec<AccessChange>,
+}
+
+/// Compiles the space as it is and as it would be with `after` in place of
+/// rule `id` (`None` = the rule removed; `id` `None` = a new rule), and
+/// compares the two key by key.
+pub async fn preview_rule_change(
+    app: &App,
+    id: Option<RuleId>,
+    after: Option<Rule>,
+) -> AppResult<Preview> {
+    let mut conn = app.db.read().await?;
+    let inputs = allowlist::load_inputs(&mut conn).await?;
+    drop(conn);
+    let now = now_unix();
+    let validity = allowlist::validity_secs(app);
+    let before = allowlist::compile_inputs(&inputs, now, validity);
+    let mut changed_rules: Vec<Rule> = inputs
+        .rules
+        .iter()
+        .filter(|r| Some(r.id) != id)
+        .cloned()
+        .collect();
+    changed_rules.extend(after);
+    let changed_inputs = Inputs {
+        rules: changed_rules,
+        members: inputs.members.clone(),
+        keys: inputs.keys.clone(),
+        enrolled_keypads: inputs.enrolled_keypads.clone(),
+        keypads: Vec::new(),
+    };
+    let with_change = allowlist::compile_inputs(&changed_inputs, now, validity);
+
+    let entries = |c: &crate::domain::compile::Compiled| {
+        c.entries()
+            .map(|e| (e.key_id, e.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (old, new) = (entries(&before), entries(&with_change));
+    let names: HashMap<MemberId, &str> = inputs
+        .members
+        .iter()
+        .map(|m| (m.id, m.username.as_str()))
+        .collect();
+    let labels: HashMap<KeyId, (&str, MemberId)> = inputs
+        .keys
+        .iter()
+        .map(|k| (k.id, (k.label.as_str(), k.member_id)))
+        .collect();
+    let change = |key_id: KeyId| {
+        let (label, member_id) = labels.get(&key_id).copied().unwrap_or(("", MemberId(uuid::Uuid::nil())));
+        AccessChange {
+            member_id,
+            username: names.get(&member_id).copied().unwrap_or("?").to_owned(),
+            key_id,
+            key_label: label.to_owned(),
+        }
+    };
+    let mut preview = Preview::default();
+    for (key_id, entry) in &new {
+        match old.get(key_id) {
+            None => preview.gains.push(change(*key_id)),
+            Some(o) if o != entry => preview.changed.push(change(*key_id)),
+            Some(_) => {}
+        }
+    }
+    for key_id in old.keys().filter(|k| !new.contains_key(k)) {
+        preview.loses.push(change(*key_id));
+    }
+    for list in [&mut preview.gains, &mut preview.loses, &mut preview.changed] {
+        list.sort_by(|a, b| a.username.cmp(&b.username).then(a.key_label.cmp(&b.key_label)));
+    }
+    Ok(preview)
+}
+
+/// Staff only: the UI shows admins everything and keyholders what they may read.
+pub fn is_staff(m: &Member) -> bool {
+    m.role >= Role::Keyholder
+}
+
+/// The member a page is about, for staff or the member themself.
+pub async fn member(app: &App, id: MemberId) -> AppResult<Member> {
+    let mut conn = app.db.read().await?;
+    members::get(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("member"))
+}
+
+/// Display names for members and doors, to label approval requests.
+pub struct Names {
+    pub members: HashMap<MemberId, String>,
+    pub doors: HashMap<crate::domain::DeviceId, String>,
+}
+
+impl Names {
+    pub fn member(&self, id: MemberId) -> &str {
+        self.members.get(&id).map_or("unknown member", String::as_str)
+    }
+    pub fn door(&self, id: crate::domain::DeviceId) -> &str {
+        self.doors.get(&id).map_or("unknown door", String::as_str)
+    }
+}
+
+pub async fn names(app: &App) -> AppResult<Names> {
+    let mut conn = app.db.read().await?;
+    let members = members::list(&mut conn, None, None)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.display_name))
+        .collect();
+    let doors = devices::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
+    Ok(Names { members, doors })
+}
