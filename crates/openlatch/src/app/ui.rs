@@ -98,9 +98,9 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
         });
     }
     let overrides = active_overrides(&all_rules, now);
-    if overrides.iter().any(|r| {
-        matches!(&r.params, RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown)
-    }) {
+    if overrides.iter().any(
+        |r| matches!(&r.params, RuleParams::GlobalOverride(o) if o.mode == OverrideMode::Lockdown),
+    ) {
         alerts.push("Lockdown is active: only admins and emergency keys open the doors".into());
     }
     alerts.extend(app.signing.subkey_warning(now));
@@ -108,7 +108,12 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
         recent_events
             .iter()
             .filter(|e| e.event_type.contains("emergency"))
-            .map(|e| format!("Emergency access used at {}", e.created_at.format("%F %R UTC"))),
+            .map(|e| {
+                format!(
+                    "Emergency access used at {}",
+                    e.created_at.format("%F %R UTC")
+                )
+            }),
     );
     Ok(Dashboard {
         doors,
@@ -229,7 +234,10 @@ pub async fn preview_rule_change(
         .map(|k| (k.id, (k.label.as_str(), k.member_id)))
         .collect();
     let change = |key_id: KeyId| {
-        let (label, member_id) = labels.get(&key_id).copied().unwrap_or(("", MemberId(uuid::Uuid::nil())));
+        let (label, member_id) = labels
+            .get(&key_id)
+            .copied()
+            .unwrap_or(("", MemberId(uuid::Uuid::nil())));
         AccessChange {
             member_id,
             username: names.get(&member_id).copied().unwrap_or("?").to_owned(),
@@ -249,7 +257,11 @@ pub async fn preview_rule_change(
         preview.loses.push(change(*key_id));
     }
     for list in [&mut preview.gains, &mut preview.loses, &mut preview.changed] {
-        list.sort_by(|a, b| a.username.cmp(&b.username).then(a.key_label.cmp(&b.key_label)));
+        list.sort_by(|a, b| {
+            a.username
+                .cmp(&b.username)
+                .then(a.key_label.cmp(&b.key_label))
+        });
     }
     Ok(preview)
 }
@@ -275,7 +287,9 @@ pub struct Names {
 
 impl Names {
     pub fn member(&self, id: MemberId) -> &str {
-        self.members.get(&id).map_or("unknown member", String::as_str)
+        self.members
+            .get(&id)
+            .map_or("unknown member", String::as_str)
     }
     pub fn door(&self, id: crate::domain::DeviceId) -> &str {
         self.doors.get(&id).map_or("unknown door", String::as_str)

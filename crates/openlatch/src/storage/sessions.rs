@@ -119,12 +119,11 @@ pub async fn get_live_web(
 
 /// Ends one session (logout).
 pub async fn revoke(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id.to_string())
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let done =
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -15,3 +15,6 @@ mod keys;
 mod members;
 mod monitoring;
 mod rules;
+mod web_browser;
+mod web_pages;
+mod web_support;

@@ -13,7 +13,8 @@ fn short_hash(content: &str) -> String {
     hex::encode(&Sha256::digest(content.as_bytes())[..6])
 }
 
-static CSS_URL: LazyLock<String> = LazyLock::new(|| format!("/static/app.css?v={}", short_hash(CSS)));
+static CSS_URL: LazyLock<String> =
+    LazyLock::new(|| format!("/static/app.css?v={}", short_hash(CSS)));
 static JS_URL: LazyLock<String> = LazyLock::new(|| format!("/static/app.js?v={}", short_hash(JS)));
 
 pub fn css_url() -> &'static str {

@@ -42,7 +42,7 @@ pub async fn check_origin(req: Request, next: Next) -> Response {
     if same_origin(req.method(), req.headers()) {
         next.run(req).await
     } else {
-        WebError::from(AppError::Forbidden).into_response()
+        WebError::csrf().into_response()
     }
 }
 
@@ -138,32 +138,76 @@ mod tests {
     fn cross_origin_table() {
         let host = ("host", "door.example:8080");
         let cases: &[(&Method, &[(&'static str, &'static str)], bool)] = &[
-            (&Method::GET, &[host, ("sec-fetch-site", "cross-site")], true),
-            (&Method::HEAD, &[host, ("sec-fetch-site", "cross-site")], true),
-            (&Method::POST, &[host, ("sec-fetch-site", "same-origin")], true),
-            (&Method::POST, &[host, ("sec-fetch-site", "none")], true),
-            (&Method::POST, &[host, ("sec-fetch-site", "cross-site")], false),
-            (&Method::POST, &[host, ("sec-fetch-site", "same-site")], false),
+            (
+                &Method::GET,
+                &[host, ("sec-fetch-site", "cross-site")],
+                true,
+            ),
+            (
+                &Method::HEAD,
+                &[host, ("sec-fetch-site", "cross-site")],
+                true,
+            ),
             (
                 &Method::POST,
-                &[host, ("sec-fetch-site", "cross-site"), ("origin", "http://door.example:8080")],
+                &[host, ("sec-fetch-site", "same-origin")],
+                true,
+            ),
+            (&Method::POST, &[host, ("sec-fetch-site", "none")], true),
+            (
+                &Method::POST,
+                &[host, ("sec-fetch-site", "cross-site")],
                 false,
             ),
-            (&Method::POST, &[host, ("origin", "http://door.example:8080")], true),
-            (&Method::POST, &[host, ("origin", "https://door.example:8080")], true),
-            (&Method::POST, &[host, ("origin", "http://evil.example")], false),
-            (&Method::POST, &[host, ("origin", "http://door.example")], false),
+            (
+                &Method::POST,
+                &[host, ("sec-fetch-site", "same-site")],
+                false,
+            ),
+            (
+                &Method::POST,
+                &[
+                    host,
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "http://door.example:8080"),
+                ],
+                false,
+            ),
+            (
+                &Method::POST,
+                &[host, ("origin", "http://door.example:8080")],
+                true,
+            ),
+            (
+                &Method::POST,
+                &[host, ("origin", "https://door.example:8080")],
+                true,
+            ),
+            (
+                &Method::POST,
+                &[host, ("origin", "http://evil.example")],
+                false,
+            ),
+            (
+                &Method::POST,
+                &[host, ("origin", "http://door.example")],
+                false,
+            ),
             (&Method::POST, &[host, ("origin", "null")], false),
             (&Method::POST, &[host], true),
-            (&Method::PUT, &[host, ("sec-fetch-site", "cross-site")], false),
-            (&Method::DELETE, &[host, ("origin", "http://evil.example")], false),
+            (
+                &Method::PUT,
+                &[host, ("sec-fetch-site", "cross-site")],
+                false,
+            ),
+            (
+                &Method::DELETE,
+                &[host, ("origin", "http://evil.example")],
+                false,
+            ),
         ];
         for (method, h, want) in cases {
-            assert_eq!(
-                same_origin(method, &headers(h)),
-                *want,
-                "{method} {h:?}"
-            );
+            assert_eq!(same_origin(method, &headers(h)), *want, "{method} {h:?}");
         }
     }
 

@@ -71,8 +71,15 @@ pub async fn submit(
         Ok(s) => Ok((
             StatusCode::SEE_OTHER,
             [
-                (header::LOCATION, "/".parse().map_err(|_| AppError::Internal("location".into()))?),
-                (header::SET_COOKIE, session::set_cookie(s.cookie_value(), https)),
+                (
+                    header::LOCATION,
+                    "/".parse()
+                        .map_err(|_| AppError::Internal("location".into()))?,
+                ),
+                (
+                    header::SET_COOKIE,
+                    session::set_cookie(s.cookie_value(), https),
+                ),
             ],
         )
             .into_response()),
@@ -82,8 +89,12 @@ pub async fn submit(
         )
             .into_response()),
         Err(AppError::RateLimited { retry_after_secs }) => {
-            let text = format!("Too many failed attempts. Try again in {retry_after_secs} seconds.");
-            let mut r = (StatusCode::TOO_MANY_REQUESTS, login_page(&username, Some(&text)))
+            let text =
+                format!("Too many failed attempts. Try again in {retry_after_secs} seconds.");
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                login_page(&username, Some(&text)),
+            )
                 .into_response();
             r.headers_mut()
                 .insert(header::RETRY_AFTER, retry_after_secs.into());

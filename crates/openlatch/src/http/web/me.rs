@@ -67,8 +67,14 @@ async fn me_page(
     ))
 }
 
-pub async fn page_get(app: &App, who: &WebSession, done: Option<&str>) -> Result<Response, WebError> {
-    Ok(me_page(app, who, done, &FieldErrors::new()).await?.into_response())
+pub async fn page_get(
+    app: &App,
+    who: &WebSession,
+    done: Option<&str>,
+) -> Result<Response, WebError> {
+    Ok(me_page(app, who, done, &FieldErrors::new())
+        .await?
+        .into_response())
 }
 
 pub async fn show(

@@ -130,7 +130,10 @@ fn parse_new_member(f: &WebForm) -> Result<NewMember, AppError> {
     let username = v.field("username", Username::parse(f.get("username")));
     let email = v.field("email", Email::parse(f.get("email")));
     let password = v.field("password", NewPassword::parse(f.get("password")));
-    let display_name = v.optional("display_name", f.opt("display_name").map(DisplayName::parse));
+    let display_name = v.optional(
+        "display_name",
+        f.opt("display_name").map(DisplayName::parse),
+    );
     let role = v.field("role", f.get("role").parse::<Role>());
     match (username, email, password, display_name, role) {
         (Some(username), Some(email), Some(password), Some(display_name), Some(role))

@@ -88,7 +88,11 @@ async fn overrides_page(
     ))
 }
 
-pub async fn page_handler(app: &App, who: &WebAdmin, done: Option<&str>) -> Result<Response, WebError> {
+pub async fn page_handler(
+    app: &App,
+    who: &WebAdmin,
+    done: Option<&str>,
+) -> Result<Response, WebError> {
     let viewer = Viewer::from(&who.0);
     Ok(overrides_page(app, &viewer, done, "", &FieldErrors::new())
         .await?

@@ -44,7 +44,11 @@ fn describe(r: &Rule) -> String {
         ),
         RuleParams::GuestSponsor(g) => format!(
             "sponsored guest{}",
-            if g.requires_approval { ", approval at the door" } else { "" }
+            if g.requires_approval {
+                ", approval at the door"
+            } else {
+                ""
+            }
         ),
         RuleParams::RoleMinimum(r) => format!("at least {}", r.as_str()),
         RuleParams::GlobalOverride(o) => format!(
@@ -110,9 +114,16 @@ impl Values<'_> {
     }
     fn days(&self) -> Vec<String> {
         match self.form {
-            Some(f) => f.all("parameters.days").into_iter().map(str::to_owned).collect(),
+            Some(f) => f
+                .all("parameters.days")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             None => match self.rule.params.to_json().get("days") {
-                Some(Value::Array(a)) => a.iter().filter_map(|d| d.as_str().map(str::to_owned)).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect(),
                 _ => Vec::new(),
             },
         }
@@ -125,7 +136,11 @@ impl Values<'_> {
 /// RFC 3339 times are shown in `datetime-local` inputs, in UTC.
 fn to_local_input(s: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|_| s.to_owned())
 }
 
@@ -133,7 +148,10 @@ fn to_local_input(s: &str) -> String {
 /// on for the rule parser to name.
 fn from_local_input(s: &str) -> String {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-        .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|t| {
+            t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
         .unwrap_or_else(|_| s.to_owned())
 }
 
@@ -145,12 +163,31 @@ fn targets_text(targets: &[Target]) -> String {
         .join("\n")
 }
 
-fn parameter_fields(kind: RuleType, v: &Values<'_>, errors: &FieldErrors, sponsors: &[(String, String)]) -> Markup {
+fn parameter_fields(
+    kind: RuleType,
+    v: &Values<'_>,
+    errors: &FieldErrors,
+    sponsors: &[(String, String)],
+) -> Markup {
     let num = |label: &str, name: &str| {
-        field(label, &format!("parameters.{name}"), "number", &v.param(name), errors, true)
+        field(
+            label,
+            &format!("parameters.{name}"),
+            "number",
+            &v.param(name),
+            errors,
+            true,
+        )
     };
     let when = |label: &str, name: &str, required: bool| {
-        field(label, &format!("parameters.{name}"), "datetime-local", &v.param(name), errors, required)
+        field(
+            label,
+            &format!("parameters.{name}"),
+            "datetime-local",
+            &v.param(name),
+            errors,
+            required,
+        )
     };
     html! {
         @match kind {
@@ -237,7 +274,12 @@ async fn sponsors(app: &App) -> Result<Vec<(String, String)>, WebError> {
     Ok(all
         .into_iter()
         .filter(|m| m.role >= Role::Keyholder)
-        .map(|m| (m.id.to_string(), format!("{} ({})", m.display_name, m.username)))
+        .map(|m| {
+            (
+                m.id.to_string(),
+                format!("{} ({})", m.display_name, m.username),
+            )
+        })
         .collect())
 }
 
@@ -296,9 +338,11 @@ pub async fn edit(
 ) -> Result<Response, WebError> {
     let rule = rules::get(&app, id).await?;
     let viewer = Viewer::from(&who);
-    Ok(edit_page(&app, &viewer, &rule, None, &FieldErrors::new(), None)
-        .await?
-        .into_response())
+    Ok(
+        edit_page(&app, &viewer, &rule, None, &FieldErrors::new(), None)
+            .await?
+            .into_response(),
+    )
 }
 
 /// The rule parameters as the API's JSON, from the form's `parameters.*` fields.
@@ -310,7 +354,13 @@ fn parameters_json(kind: RuleType, f: &WebForm) -> Value {
             .map_or_else(|_| json!(s.trim()), |n| json!(n))
     };
     let names: &[&str] = match kind {
-        RuleType::TimeWindow => &["start_hour", "start_minute", "end_hour", "end_minute", "timezone"],
+        RuleType::TimeWindow => &[
+            "start_hour",
+            "start_minute",
+            "end_hour",
+            "end_minute",
+            "timezone",
+        ],
         RuleType::DateRange => &["start_date", "end_date", "grace_minutes"],
         RuleType::GuestSponsor => &["sponsor_id", "start_date", "end_date", "grace_minutes"],
         RuleType::RoleMinimum => &["min_role"],
@@ -321,7 +371,9 @@ fn parameters_json(kind: RuleType, f: &WebForm) -> Value {
             continue;
         };
         let value = match *name {
-            "start_hour" | "start_minute" | "end_hour" | "end_minute" | "grace_minutes" => number(raw),
+            "start_hour" | "start_minute" | "end_hour" | "end_minute" | "grace_minutes" => {
+                number(raw)
+            }
             "start_date" | "end_date" | "until" => json!(from_local_input(raw)),
             _ => json!(raw),
         };
@@ -331,7 +383,10 @@ fn parameters_json(kind: RuleType, f: &WebForm) -> Value {
         m.insert("days".into(), json!(f.all("parameters.days")));
     }
     if kind == RuleType::GuestSponsor {
-        m.insert("requires_approval".into(), json!(f.has("parameters.requires_approval")));
+        m.insert(
+            "requires_approval".into(),
+            json!(f.has("parameters.requires_approval")),
+        );
     }
     Value::Object(m)
 }
@@ -343,7 +398,10 @@ fn parse_edit(before: &Rule, f: &WebForm) -> Result<(Rule, RulePatch), AppError>
     let name = v.field("name", parse_rule_name(f.get("name")));
     let priority = v.field(
         "priority",
-        f.get("priority").trim().parse::<i32>().map_err(|_| "must be a whole number"),
+        f.get("priority")
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| "must be a whole number"),
     );
     let raw = parameters_json(kind, f);
     let params = match RuleParams::parse(kind, &raw) {
@@ -356,7 +414,13 @@ fn parse_edit(before: &Rule, f: &WebForm) -> Result<(Rule, RulePatch), AppError>
         }
     };
     let mut targets = Vec::new();
-    for (i, line) in f.get("targets").lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, line) in f
+        .get("targets")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         let (t, value) = line.split_once(':').unwrap_or((line, ""));
         match Target::parse(t.trim(), value.trim()) {
             Ok(t) => targets.push(t),
@@ -406,7 +470,15 @@ pub async fn save(
     };
     if form.get("intent") == "preview" {
         let preview = ui::preview_rule_change(&app, Some(id), Some(after)).await?;
-        let html = edit_page(&app, &viewer, &before, Some(&form), &FieldErrors::new(), Some(&preview)).await?;
+        let html = edit_page(
+            &app,
+            &viewer,
+            &before,
+            Some(&form),
+            &FieldErrors::new(),
+            Some(&preview),
+        )
+        .await?;
         return Ok(html.into_response());
     }
     match rules::update(&app, &who.principal, id, patch).await {

@@ -149,7 +149,10 @@ mod tests {
             HeaderValue::from_static("__Host-openlatch_session=def"),
         );
         assert_eq!(cookie_value(&h), Some("def"));
-        h.insert(header::COOKIE, HeaderValue::from_static("xopenlatch_session=zzz"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xopenlatch_session=zzz"),
+        );
         assert_eq!(cookie_value(&h), None);
     }
 
