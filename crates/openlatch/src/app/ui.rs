@@ -87,6 +87,8 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
                 alerts.push(format!("Door \"{}\" is silent (no heartbeat)", device.name));
             }
             if let Some((NagiosState::Warning | NagiosState::Critical, text)) = &battery {
+                // The check's text ends in Nagios performance data, for machines.
+                let text = text.split(" | ").next().unwrap_or(text);
                 alerts.push(format!("Door \"{}\": {text}", device.name));
             }
         }
@@ -139,30 +141,14 @@ pub async fn search_members(
     page: usize,
     per_page: usize,
 ) -> AppResult<MemberPage> {
-    let mut conn = app.db.read().await?;
-    let all = members::list(&mut conn, None, None).await?;
-    drop(conn);
-    let needle = query.trim().to_lowercase();
-    let mut found: Vec<Member> = all
-        .into_iter()
-        .filter(|m| {
-            needle.is_empty()
-                || m.username.to_lowercase().contains(&needle)
-                || m.display_name.to_lowercase().contains(&needle)
-                || m.email.to_lowercase().contains(&needle)
-        })
-        .collect();
-    found.sort_by(|a, b| a.username.cmp(&b.username));
-    let total = found.len();
     let page = page.max(1);
-    let members = found
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
+    let limit = i64::try_from(per_page).unwrap_or(50);
+    let offset = i64::try_from(page - 1).unwrap_or(0).saturating_mul(limit);
+    let mut conn = app.db.read().await?;
+    let (members, total) = members::search(&mut conn, query.trim(), limit, offset).await?;
     Ok(MemberPage {
         members,
-        total,
+        total: usize::try_from(total).unwrap_or(0),
         page,
         per_page,
     })
@@ -296,17 +282,27 @@ impl Names {
     }
 }
 
-pub async fn names(app: &App) -> AppResult<Names> {
+/// Names of the members and doors `requests` mention (a handful, not the whole space).
+pub async fn names(app: &App, requests: &[&super::approvals::ApprovalView]) -> AppResult<Names> {
     let mut conn = app.db.read().await?;
-    let members = members::list(&mut conn, None, None)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m.display_name))
-        .collect();
+    let mut member_names = HashMap::new();
+    for id in requests
+        .iter()
+        .flat_map(|r| std::iter::once(r.member_id).chain(r.sponsor_id))
+    {
+        if let std::collections::hash_map::Entry::Vacant(e) = member_names.entry(id) {
+            if let Some(m) = members::get(&mut conn, id).await? {
+                e.insert(m.display_name);
+            }
+        }
+    }
     let doors = devices::list(&mut conn)
         .await?
         .into_iter()
         .map(|d| (d.id, d.name))
         .collect();
-    Ok(Names { members, doors })
+    Ok(Names {
+        members: member_names,
+        doors,
+    })
 }

@@ -65,7 +65,7 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let viewer = Viewer::from(&who);
     let pending = approvals::list(&app, &who.principal.member, ApprovalStatus::Pending).await?;
-    let names = ui::names(&app).await?;
+    let names = ui::names(&app, &pending.iter().map(|(v, _)| v).collect::<Vec<_>>()).await?;
     let body = html! {
         h1 { "Approvals" }
         (notice(q.done.as_deref().map(|d| match d {
@@ -92,7 +92,7 @@ pub async fn events(
     let live = BroadcastStream::new(app.approvals.subscribe());
     let viewer = Viewer::from(&who);
     let current = approvals::list(&app, &who.principal.member, ApprovalStatus::Pending).await?;
-    let names = ui::names(&app).await?;
+    let names = ui::names(&app, &current.iter().map(|(v, _)| v).collect::<Vec<_>>()).await?;
     let initial: Vec<Option<Event>> = current
         .iter()
         .map(|(v, can)| Some(pending_event(v, *can, &names, &viewer)))
@@ -107,7 +107,7 @@ pub async fn events(
             let member = approvals::current_viewer(&app, &principal).await?;
             Some(match msg {
                 Ok(LiveEvent::Pending(v)) => {
-                    let names = ui::names(&app).await.ok()?;
+                    let names = ui::names(&app, &[&v]).await.ok()?;
                     let can = approvals::may_decide_view(&member, &v);
                     pending_event(&v, can, &names, &viewer)
                 }

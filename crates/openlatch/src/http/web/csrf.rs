@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn cross_origin_table() {
         let host = ("host", "door.example:8080");
-        let cases: &[(&Method, &[(&'static str, &'static str)], bool)] = &[
+        type Case<'a> = (&'a Method, &'a [(&'static str, &'static str)], bool);
+        let cases: &[Case] = &[
             (
                 &Method::GET,
                 &[host, ("sec-fetch-site", "cross-site")],

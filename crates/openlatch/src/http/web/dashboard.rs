@@ -21,7 +21,7 @@ pub async fn show(State(app): State<App>, WebUser(who): WebUser) -> Result<Respo
     }
     let d = ui::dashboard(&app).await?;
     let pending = approvals::list(&app, &who.principal.member, ApprovalStatus::Pending).await?;
-    let names = ui::names(&app).await?;
+    let names = ui::names(&app, &pending.iter().map(|(v, _)| v).collect::<Vec<_>>()).await?;
     let body = html! {
         h1 { "Dashboard" }
         @if !d.alerts.is_empty() {

@@ -270,10 +270,10 @@ fn preview_list(title: &str, changes: &[AccessChange]) -> Markup {
 }
 
 async fn sponsors(app: &App) -> Result<Vec<(String, String)>, WebError> {
-    let all = crate::app::members::list(app, None, Some(true)).await?;
+    let mut all = crate::app::members::list(app, Some(Role::Keyholder), Some(true)).await?;
+    all.extend(crate::app::members::list(app, Some(Role::Admin), Some(true)).await?);
     Ok(all
         .into_iter()
-        .filter(|m| m.role >= Role::Keyholder)
         .map(|m| {
             (
                 m.id.to_string(),

@@ -132,6 +132,19 @@ impl FromRequestParts<App> for MaybeWebUser {
     }
 }
 
+/// A path parameter; one that does not parse names nothing: an HTML 404.
+pub struct WebPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for WebPath<T> {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, app)
+            .await
+            .map(|p| WebPath(p.0))
+            .map_err(|_| AppError::NotFound("page").into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,18 +181,5 @@ mod tests {
             .to_str()
             .is_ok_and(|s| s.starts_with("__Host-openlatch_session=v; Path=/;")
                 && s.ends_with("HttpOnly; SameSite=Strict; Secure")));
-    }
-}
-
-/// A path parameter; one that does not parse names nothing: an HTML 404.
-pub struct WebPath<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for WebPath<T> {
-    type Rejection = WebError;
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, app)
-            .await
-            .map(|p| WebPath(p.0))
-            .map_err(|_| AppError::NotFound("page").into())
     }
 }
