@@ -145,6 +145,7 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
         format!("/members/{member_id}"),
         "/rules".into(),
         "/overrides".into(),
+        "/doors".into(),
         "/me".into(),
         "/no-such-page".into(),
         "/members/not-a-uuid".into(),
@@ -363,7 +364,7 @@ async fn each_role_sees_only_its_pages() {
             "keyholder {path}"
         );
     }
-    for path in ["/members/new", "/overrides"] {
+    for path in ["/members/new", "/overrides", "/doors"] {
         assert_eq!(
             keyholder.get(path).await.status,
             StatusCode::FORBIDDEN,
@@ -729,4 +730,87 @@ async fn a_member_changes_their_password_and_other_sessions_end() {
         "the other one ended"
     );
     app.login("pia", "a-new-password-1").await;
+}
+
+#[tokio::test]
+async fn a_door_is_registered_with_its_token_shown_once_rotated_and_disabled() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let heartbeat = |token: String| {
+        let url = app.url("/device/heartbeat");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"firmware_version": "0.1.0", "allowlist_version": 0, "uptime_seconds": 1, "free_heap": 1, "wifi_rssi": -50}))
+                .send()
+                .await
+                .expect("heartbeat")
+                .status()
+        }
+    };
+    let empty = web.post("/doors", &[("csrf", &csrf), ("name", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        empty.attr(".field.invalid input", "name").as_deref(),
+        Some("name")
+    );
+
+    let page = web
+        .post(
+            "/doors",
+            &[
+                ("csrf", &csrf),
+                ("name", "Front door"),
+                ("location", "hall"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let token = page.texts("#door-token").pop().expect("token shown");
+    assert!(token.starts_with("olt_"), "{token}");
+    assert_eq!(
+        page.attr("button[data-copy]", "data-copy").as_deref(),
+        Some("door-token")
+    );
+    assert!(heartbeat(token.clone()).await.is_success());
+    // Shown once: the list does not show it again.
+    let list = web.get("/doors").await;
+    assert!(!list.body.contains(&token));
+    assert_eq!(
+        list.texts("tbody td:first-child")
+            .first()
+            .map(|t| t.starts_with("Front door")),
+        Some(true)
+    );
+    let taken = web
+        .post("/doors", &[("csrf", &csrf), ("name", "Front door")])
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let id = app.get("/devices", &app.admin_token).await.body[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let rotated = web
+        .post(&format!("/doors/{id}/rotate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_token = rotated.texts("#door-token").pop().expect("new token");
+    assert_ne!(new_token, token);
+    assert_eq!(heartbeat(token).await, StatusCode::UNAUTHORIZED);
+    assert!(heartbeat(new_token.clone()).await.is_success());
+
+    let disabled = web
+        .post(
+            &format!("/doors/{id}/enabled"),
+            &[("csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    let device = app.get(&format!("/devices/{id}"), &app.admin_token).await;
+    assert_eq!(device.body["is_enabled"], false);
+    assert!(!heartbeat(new_token).await.is_success());
+    assert_eq!(web.get("/doors").await.texts("td .badge.off"), ["disabled"]);
 }

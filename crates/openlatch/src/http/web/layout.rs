@@ -38,6 +38,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/approvals", "Approvals", Role::Keyholder),
     ("/members", "Members", Role::Keyholder),
     ("/rules", "Rules", Role::Keyholder),
+    ("/doors", "Doors", Role::Admin),
     ("/overrides", "Overrides", Role::Admin),
     ("/me", "Me", Role::Guest),
 ];

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod csp;
 pub mod csrf;
 pub mod dashboard;
+pub mod doors;
 pub mod error;
 pub mod layout;
 pub mod login;
@@ -48,6 +49,9 @@ pub fn router() -> Router<App> {
         .route("/overrides/lockdown", post(overrides::lockdown))
         .route("/overrides/open", post(overrides::open_until))
         .route("/overrides/{id}/end", post(overrides::end))
+        .route("/doors", get(doors::show).post(doors::register))
+        .route("/doors/{id}/rotate", post(doors::rotate))
+        .route("/doors/{id}/enabled", post(doors::set_enabled))
         .route("/me", get(me::show))
         .route("/me/password", post(me::change_password))
         .route("/static/app.css", get(assets::css))
