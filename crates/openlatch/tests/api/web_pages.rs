@@ -146,6 +146,8 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
         "/rules".into(),
         "/overrides".into(),
         "/doors".into(),
+        "/allowlist".into(),
+        "/allowlist?uid=zz".into(),
         "/me".into(),
         "/no-such-page".into(),
         "/members/not-a-uuid".into(),
@@ -156,7 +158,12 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
     for path in &paths {
         let page = web.get(path).await;
         assert!(
-            page.status == StatusCode::OK || page.status == StatusCode::NOT_FOUND,
+            [
+                StatusCode::OK,
+                StatusCode::NOT_FOUND,
+                StatusCode::UNPROCESSABLE_ENTITY
+            ]
+            .contains(&page.status),
             "{path}: {}",
             page.status
         );
@@ -364,7 +371,7 @@ async fn each_role_sees_only_its_pages() {
             "keyholder {path}"
         );
     }
-    for path in ["/members/new", "/overrides", "/doors"] {
+    for path in ["/members/new", "/overrides", "/doors", "/allowlist"] {
         assert_eq!(
             keyholder.get(path).await.status,
             StatusCode::FORBIDDEN,
@@ -813,4 +820,52 @@ async fn a_door_is_registered_with_its_token_shown_once_rotated_and_disabled() {
     assert_eq!(device.body["is_enabled"], false);
     assert!(!heartbeat(new_token).await.is_success());
     assert_eq!(web.get("/doors").await.texts("td .badge.off"), ["disabled"]);
+}
+
+#[tokio::test]
+async fn the_allow_list_page_explains_a_decision() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (member, _) = app.member_with_role("ella", "member").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            &app.admin_token,
+            json!({"member_id": member, "uid": "0A0B0C0D", "label": "card"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let api = app
+        .get("/allowlist/explain?uid=0A0B0C0D", &app.admin_token)
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{:?}", api.body);
+
+    let page = web.get("/allowlist?uid=0a%3A0b%3A0c%3A0d&at=").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let newest = app.get("/allowlist", &app.admin_token).await;
+    let version = newest.body["version"].as_i64().expect("a list was built");
+    let entries = newest.body["entry_count"].as_i64().expect("entries");
+    let facts = page.texts("dl.facts dd");
+    assert!(
+        facts
+            .iter()
+            .any(|d| d.starts_with(&format!("v{version}, built"))),
+        "{facts:?}"
+    );
+    assert!(facts.contains(&entries.to_string()), "{facts:?}");
+    // The page says what the API says.
+    let decision = api.body["decision"].as_str().expect("decision");
+    assert_eq!(page.texts("#decision"), [decision]);
+    assert!(page.texts("#explanation h2")[0].starts_with("UID 0A0B0C0D at "));
+
+    let unknown = web.get("/allowlist?uid=DEADBEEF").await;
+    assert_eq!(unknown.texts("#decision"), ["DENIED_UNKNOWN"]);
+    let bad = web.get("/allowlist?uid=XYZ").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.attr(".field.invalid input", "name").as_deref(),
+        Some("uid")
+    );
+    // Online signing: there is nothing to download for offline signing.
+    assert!(page.attr("a[href='/allowlist/unsigned']", "href").is_none());
 }

@@ -39,6 +39,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/members", "Members", Role::Keyholder),
     ("/rules", "Rules", Role::Keyholder),
     ("/doors", "Doors", Role::Admin),
+    ("/allowlist", "Allow-list", Role::Admin),
     ("/overrides", "Overrides", Role::Admin),
     ("/me", "Me", Role::Guest),
 ];

@@ -5,6 +5,7 @@
 //! the security headers and the cross-origin check wrap every route here,
 //! so a new page inherits them.
 
+pub mod allowlist;
 pub mod approvals;
 pub mod assets;
 pub mod csp;
@@ -52,6 +53,8 @@ pub fn router() -> Router<App> {
         .route("/doors", get(doors::show).post(doors::register))
         .route("/doors/{id}/rotate", post(doors::rotate))
         .route("/doors/{id}/enabled", post(doors::set_enabled))
+        .route("/allowlist", get(allowlist::show))
+        .route("/allowlist/unsigned", get(allowlist::unsigned))
         .route("/me", get(me::show))
         .route("/me/password", post(me::change_password))
         .route("/static/app.css", get(assets::css))
