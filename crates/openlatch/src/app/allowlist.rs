@@ -118,7 +118,7 @@ pub async fn check_keys_compile(
 /// The OL02 builder for a compiled state. Slots beyond four (only possible
 /// when time moved a window across a day since the save-time check) are cut,
 /// which narrows access rather than widening it.
-fn builder(
+pub(crate) fn builder(
     c: &Compiled,
     keypads: &[KeypadSpec],
     version: u64,
@@ -147,7 +147,7 @@ fn builder(
     b
 }
 
-fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
+pub(crate) fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
     b.encode_unsigned()
         .map_err(|e| AppError::Internal(format!("encoding the allow-list: {e}")))
 }

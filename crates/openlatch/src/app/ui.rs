@@ -306,3 +306,114 @@ pub async fn names(app: &App, requests: &[&super::approvals::ApprovalView]) -> A
         doors,
     })
 }
+
+/// What a door would do for a member's keys in one quarter hour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Denied,
+    /// A keyholder must approve at the door.
+    Approval,
+    Granted,
+}
+
+/// When a member can enter over the next seven days, in quarter hours,
+/// in `tz`: decided by the door's own engine (`ol02::decide`) on lists the
+/// allow-list compiler builds, so it shows exactly what the doors will do
+/// (time windows, date ranges, overrides, DST).
+pub struct WeekView {
+    pub tz: chrono_tz::Tz,
+    /// Local midnight of the first day.
+    pub first_day: chrono::NaiveDate,
+    /// 7 days x 96 quarter hours.
+    pub days: Vec<Vec<Access>>,
+}
+
+pub const QUARTERS: usize = 96;
+
+/// The time zone a space's people think in: that of its first time window
+/// rule (there is no separate setting), else UTC.
+fn space_tz(rules: &[Rule]) -> chrono_tz::Tz {
+    rules
+        .iter()
+        .find_map(|r| match &r.params {
+            RuleParams::TimeWindow(w) => Some(w.timezone),
+            _ => None,
+        })
+        .unwrap_or(chrono_tz::UTC)
+}
+
+pub async fn week_view(app: &App, member: MemberId) -> AppResult<WeekView> {
+    use chrono::TimeZone;
+    let mut conn = app.db.read().await?;
+    let inputs = allowlist::load_inputs(&mut conn).await?;
+    drop(conn);
+    let tz = space_tz(&inputs.rules);
+    let now = now_unix();
+    let first_day = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .date_naive();
+    let uids: Vec<ol02::Uid> = inputs
+        .keys
+        .iter()
+        .filter(|k| k.member_id == member)
+        .filter_map(|k| ol02::Uid::new(&k.uid.to_bytes()).ok())
+        .collect();
+    let validity = allowlist::validity_secs(app);
+    let state = ol02::DoorState::new();
+    let mut list_bytes: Option<(i64, Vec<u8>)> = None;
+    let mut days = Vec::with_capacity(7);
+    for d in 0..7 {
+        let date = first_day + chrono::Duration::days(d);
+        let mut row = Vec::with_capacity(QUARTERS);
+        for q in 0..QUARTERS {
+            let local = date.and_hms_opt(0, 0, 0).unwrap_or_default()
+                + chrono::Duration::minutes(15 * q as i64);
+            // A local time skipped by DST has no instant: nobody can enter then.
+            let Some(at) = tz
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.timestamp())
+            else {
+                row.push(Access::Denied);
+                continue;
+            };
+            // Lists are valid until the next boundary; build a new one past it.
+            if list_bytes.as_ref().is_none_or(|(until, _)| at >= *until) {
+                let c = allowlist::compile_inputs(&inputs, at, validity);
+                let until = c
+                    .next_boundary
+                    .map_or(at + validity, |b| b.min(at + validity));
+                let bytes =
+                    allowlist::encode(&allowlist::builder(&c, &inputs.keypads, 0, at, until))?;
+                list_bytes = Some((until, bytes));
+            }
+            let Some((_, bytes)) = &list_bytes else {
+                return Err(AppError::Internal("no list to decide on".into()));
+            };
+            let list = ol02::List::parse_unsigned(bytes)
+                .map_err(|e| AppError::Internal(format!("week view list unreadable: {e}")))?;
+            let at_u = u64::try_from(at).unwrap_or(0);
+            let mut best = Access::Denied;
+            for uid in &uids {
+                let access = match ol02::decide(&list, uid, at_u, &state).decision {
+                    ol02::Decision::Granted
+                    | ol02::Decision::GrantedGrace
+                    | ol02::Decision::GrantedEmergency => Access::Granted,
+                    ol02::Decision::NeedsApproval => Access::Approval,
+                    _ => Access::Denied,
+                };
+                if access == Access::Granted || best == Access::Denied {
+                    best = access;
+                }
+            }
+            row.push(best);
+        }
+        days.push(row);
+    }
+    Ok(WeekView {
+        tz,
+        first_day,
+        days,
+    })
+}

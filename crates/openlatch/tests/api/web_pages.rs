@@ -869,3 +869,57 @@ async fn the_allow_list_page_explains_a_decision() {
     // Online signing: there is nothing to download for offline signing.
     assert!(page.attr("a[href='/allowlist/unsigned']", "href").is_none());
 }
+
+#[tokio::test]
+async fn the_week_view_draws_what_the_doors_decide_in_the_rules_time_zone() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (member, _) = app.member_with_role("wendy", "member").await;
+    let (keyless, _) = app.member_with_role("kyle", "member").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            &app.admin_token,
+            json!({"member_id": member, "uid": "11223344", "label": "card"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let rule = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            json!({"name": "evenings", "rule_type": "time_window", "priority": 10,
+                   "parameters": {"days": ["mon","tue","wed","thu","fri","sat","sun"], "start_hour": 17, "start_minute": 0,
+                                  "end_hour": 23, "end_minute": 30, "timezone": "America/New_York"}}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+
+    let page = web.get(&format!("/members/{member}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let open = page.texts("svg.week-view rect.wk-in title");
+    assert_eq!(open.len(), 7, "{open:?}");
+    for slot in &open {
+        assert!(slot.ends_with(" 17:00–23:30: can enter"), "{slot}");
+    }
+    assert_eq!(page.texts("svg.week-view text.wk-day").len(), 7);
+    assert!(page.texts("figure.week figcaption")[0].ends_with("times in America/New_York"));
+    assert_page_headers(&page, "member with week view");
+
+    // No key: never.
+    let page = web.get(&format!("/members/{keyless}")).await;
+    let closed = page.texts("svg.week-view rect title");
+    assert_eq!(closed.len(), 7);
+    assert!(
+        closed
+            .iter()
+            .all(|t| t.ends_with(" 00:00–24:00: cannot enter")),
+        "{closed:?}"
+    );
+
+    // The member sees the same on their own page.
+    let mut own = WebClient::new(&app);
+    own.login("wendy", "wendy-password").await;
+    let me = own.get("/me").await;
+    assert_eq!(me.texts("svg.week-view rect.wk-in title"), open);
+}

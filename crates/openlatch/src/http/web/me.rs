@@ -28,6 +28,7 @@ async fn me_page(
     let viewer = Viewer::from(who);
     let m = &who.principal.member;
     let my_keys = keys::list_for_member(app, &who.principal, m.id).await?;
+    let week = crate::app::ui::week_view(app, m.id).await?;
     let now = Utc::now();
     Ok(page(
         Some(&viewer),
@@ -52,6 +53,10 @@ async fn me_page(
                         @else { "active" }
                     }
                 } } }
+            }
+            section {
+                h2 { "When I can enter" }
+                (super::week::week_svg(&week))
             }
             section {
                 h2 { "Change my password" }

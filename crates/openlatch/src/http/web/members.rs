@@ -210,6 +210,7 @@ async fn member_page(
     } else {
         Vec::new()
     };
+    let week = ui::week_view(app, target.id).await?;
     let now = Utc::now();
     let key_value = |n: &str| errs.key_form.map_or("", |f| f.get(n)).to_owned();
     Ok(page(
@@ -230,6 +231,10 @@ async fn member_page(
                 dt { "E-mail" } dd { (target.email) }
                 dt { "Role" } dd { (target.role.as_str()) }
                 dt { "Member since" } dd { (target.created_at.format("%Y-%m-%d")) }
+            }
+            section {
+                h2 { "When " (target.display_name) " can enter" }
+                (super::week::week_svg(&week))
             }
             @if viewer.is_admin() {
                 section {

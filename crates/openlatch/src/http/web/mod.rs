@@ -20,6 +20,7 @@ pub mod members;
 pub mod overrides;
 pub mod rules;
 pub mod session;
+pub mod week;
 
 use crate::app::{App, AppError};
 use axum::response::{IntoResponse, Response};
