@@ -21,6 +21,8 @@ pages = {
     "rule": f"/rules/{rule}",
     "approvals": "/approvals",
     "overrides": "/overrides",
+    "doors": "/doors",
+    "allowlist": "/allowlist?uid=04A1B2C3D4E5F6",
     "me": "/me",
 }
 sizes = {"phone": (390, 844), "desktop": (1280, 900)}

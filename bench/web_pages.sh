@@ -55,7 +55,7 @@ js=$(curl -s -H "cookie: $cookie" $base/ | grep -o '/static/app.js?v=[0-9a-f]*')
 asset_bytes=$(( $(curl -s $base$css | wc -c) + $(curl -s $base$js | wc -c) ))
 
 printf '%-28s %10s %12s %12s %10s\n' page "html B" "with assets" "avg ms" "req/s"
-for page in / /members "/members?q=member12" "/members/$member" /rules "/rules/$rule" /approvals /overrides /me; do
+for page in / /members "/members?q=member12" "/members/$member" /rules "/rules/$rule" /approvals /overrides /doors /allowlist "/allowlist?uid=04A1B2C3D4E5F6" /me; do
     html=$(curl -s -H "cookie: $cookie" "$base$page" | wc -c)
     out=$(wrk -t1 -c1 -d5s -H "Cookie: $cookie" "$base$page")
     avg=$(echo "$out" | awk '/Latency/ {print $2}')

@@ -5,9 +5,9 @@
 use crate::app::ui::{Access, WeekView, QUARTERS};
 use maud::{html, Markup};
 
-const LABEL_W: f64 = 120.0;
-const WIDTH: f64 = 1000.0;
-const ROW_H: f64 = 30.0;
+const LABEL_W: f64 = 84.0;
+const WIDTH: f64 = 640.0;
+const ROW_H: f64 = 26.0;
 const TOP: f64 = 22.0;
 
 fn class(a: Access) -> &'static str {
@@ -39,11 +39,13 @@ pub fn week_svg(view: &WeekView) -> Markup {
     let height = TOP + ROW_H * view.days.len() as f64 + 4.0;
     html! {
         figure.week {
+            div.week-wrap {
             svg.week-view viewBox=(format!("0 0 {WIDTH} {height}")) role="img"
                 aria-labelledby="week-title" xmlns="http://www.w3.org/2000/svg" {
                 title id="week-title" { "When this member can enter, next 7 days (" (view.tz.name()) ")" }
                 @for h in (0..=24).step_by(6) {
-                    text.wk-hour x=(format!("{:.1}", LABEL_W + h as f64 * 4.0 * q_w)) y="14" { (format!("{h:02}:00")) }
+                    text.wk-hour x=(format!("{:.1}", LABEL_W + h as f64 * 4.0 * q_w)) y="14"
+                        text-anchor=(match h { 0 => "start", 24 => "end", _ => "middle" }) { (format!("{h:02}:00")) }
                 }
                 @for (d, day) in view.days.iter().enumerate() {
                     @let y = TOP + ROW_H * d as f64;
@@ -58,6 +60,7 @@ pub fn week_svg(view: &WeekView) -> Markup {
                         }
                     }
                 }
+            }
             }
             figcaption {
                 span.wk-key.wk-in-key { "can enter" } " "
