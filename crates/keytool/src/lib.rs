@@ -138,21 +138,23 @@ pub enum Error {
     /// `--valid-days 0`.
     #[error("--valid-days must be at least 1")]
     BadValidity,
-    /// A signed list failed verification.
-    #[error("{}: verification failed: {source}", path.display())]
+    /// A signed list failed verification. The reason is part of the
+    /// message and deliberately not a `source`, or error chains print it
+    /// twice ("list is truncated: malformed list: list is truncated").
+    #[error("{}: verification failed: {reason}", path.display())]
     Verify {
         /// File.
         path: PathBuf,
         /// Reason.
-        source: ol02::VerifyError,
+        reason: ol02::VerifyError,
     },
     /// A list failed to decode.
-    #[error("{}: not a valid list: {source}", path.display())]
+    #[error("{}: not a valid list: {reason}", path.display())]
     Decode {
         /// File.
         path: PathBuf,
         /// Reason.
-        source: ol02::DecodeError,
+        reason: ol02::DecodeError,
     },
     /// The new list would be refused as a replay.
     #[error("version {new} is not greater than the previous list's version {previous}")]
@@ -281,16 +283,16 @@ pub fn run_allowlist_with(cmd: AllowlistCommand, c: &mut Console<'_>) -> Result<
             };
             let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
             let (list, cert) = if unsigned {
-                let l = ol02::List::parse_unsigned(&bytes).map_err(|source| Error::Decode {
+                let l = ol02::List::parse_unsigned(&bytes).map_err(|reason| Error::Decode {
                     path: file.clone(),
-                    source,
+                    reason,
                 })?;
                 (l, None)
             } else {
                 let pk = parse_public_key_hex(master_pubkey.as_deref().unwrap_or_default())?;
-                let v = ol02::verify_list(&bytes, &pk, now, 0).map_err(|source| Error::Verify {
+                let v = ol02::verify_list(&bytes, &pk, now, 0).map_err(|reason| Error::Verify {
                     path: file.clone(),
-                    source,
+                    reason,
                 })?;
                 (*v.list(), Some(*v.certificate()))
             };

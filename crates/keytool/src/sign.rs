@@ -52,7 +52,7 @@ pub(crate) fn run(
     let body = std::fs::read(unsigned).map_err(|e| Error::io(unsigned, e))?;
     let list = List::parse_unsigned(&body).map_err(|source| Error::Decode {
         path: unsigned.to_path_buf(),
-        source,
+        reason: source,
     })?;
     let out = &mut *c.out;
     let w = |r: std::io::Result<()>| r.map_err(Error::stdout);
@@ -79,7 +79,7 @@ pub(crate) fn run(
             prev_bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
             let decode = |source| Error::Decode {
                 path: p.to_path_buf(),
-                source,
+                reason: source,
             };
             let parts = ol02::parse_signed(&prev_bytes).map_err(decode)?;
             let prev = List::parse_unsigned(parts.body).map_err(decode)?;

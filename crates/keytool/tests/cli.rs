@@ -299,6 +299,17 @@ fn inspect_reports_verification_failures() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("signature does not verify"), "{msg}");
+    // Truncated: the reason is said once, also through an error chain.
+    let bytes = std::fs::read(d.join("v1.ol02")).unwrap();
+    std::fs::write(d.join("short.ol02"), &bytes[..bytes.len() - 10]).unwrap();
+    let err = inspect("short.ol02", None, &pubhex).0.unwrap_err();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert_eq!(chain.matches("truncated").count(), 1, "{chain}");
     // Wrong key, malformed key, bad time.
     let other = public_key_hex(&ol02::ed25519_dalek::SigningKey::from_bytes(&[9; 32]));
     assert!(matches!(

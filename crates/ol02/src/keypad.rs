@@ -288,6 +288,35 @@ impl KeypadState {
     }
 }
 
+impl KeypadState {
+    /// Re-applies a code accepted before a restart, so that a door which
+    /// keeps its keypad memory on disk refuses the same TOTP step (or any
+    /// earlier one) and the same backup code after a reboot.
+    pub fn remember_accepted(&mut self, m: KeypadMatch, now: u64) {
+        let memo = self.memo_mut(m.keypad_id, now);
+        match m.method {
+            KeypadMethod::Totp { step } => {
+                memo.last_totp_step = Some(memo.last_totp_step.map_or(step, |s| s.max(step)));
+            }
+            KeypadMethod::Hotp { index } if index < HOTP_SHEET_LEN => {
+                memo.hotp_used |= 1 << index;
+            }
+            KeypadMethod::Hotp { .. } => {}
+        }
+    }
+
+    /// Restores the wrong-code count and lock-out saved before a restart.
+    pub fn restore_lockout(&mut self, failures: u8, locked_until: Option<u64>) {
+        self.failures = failures.min(KEYPAD_MAX_FAILURES - 1);
+        self.locked_until = locked_until;
+    }
+
+    /// The lock-out end as stored (also when it has passed), for saving.
+    pub fn lockout(&self) -> Option<u64> {
+        self.locked_until
+    }
+}
+
 /// Parses `<keypad_id>#<code>#`: keypad id 1..=65535 in decimal, code exactly
 /// six digits.
 fn parse_input(input: &[u8]) -> Option<(u16, u32)> {
@@ -436,5 +465,37 @@ mod tests {
             !s.contains("171") && !s.to_lowercase().contains("ab, "),
             "{s}"
         );
+    }
+
+    #[test]
+    fn remembered_codes_stay_used() {
+        let mut st = KeypadState::new();
+        st.remember_accepted(
+            KeypadMatch {
+                keypad_id: 3,
+                method: KeypadMethod::Totp { step: 50 },
+            },
+            0,
+        );
+        st.remember_accepted(
+            KeypadMatch {
+                keypad_id: 3,
+                method: KeypadMethod::Totp { step: 40 },
+            },
+            0,
+        );
+        st.remember_accepted(
+            KeypadMatch {
+                keypad_id: 3,
+                method: KeypadMethod::Hotp { index: 4 },
+            },
+            0,
+        );
+        assert_eq!(st.last_totp_step(3), Some(50));
+        assert_eq!(st.hotp_used(3), 1 << 4);
+        st.restore_lockout(2, Some(100));
+        assert_eq!(st.failures(), 2);
+        assert_eq!(st.locked_until(99), Some(100));
+        assert_eq!(st.locked_until(100), None);
     }
 }

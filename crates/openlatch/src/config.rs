@@ -1,6 +1,6 @@
 //! Configuration: defaults, then an optional TOML file, then `OPENLATCH_*` variables.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,33 @@ pub struct Config {
     pub monitoring_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub db_max_connections: u32,
+    /// PEM certificate chain for HTTPS without a proxy; re-read on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key belonging to `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A door without a heartbeat for this long is reported offline.
+    pub door_offline_after_secs: u64,
+    /// Webhooks may target loopback, private and link-local addresses
+    /// (refused by default: the server shares a network with the doors).
+    pub notify_allow_private_targets: bool,
+    /// How long one webhook or e-mail attempt may take.
+    pub notify_timeout_secs: u64,
+    /// `mqtt://user:pass@host:1883` or `mqtts://...`; MQTT is off without it.
+    pub mqtt_url: Option<SecretString>,
+    pub mqtt_topic_prefix: String,
+    /// Home Assistant's discovery prefix; empty turns discovery off.
+    pub mqtt_discovery_prefix: String,
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS),
+    /// `smtp://host:25` (plain, local relays only); e-mail is off without it.
+    pub smtp_url: Option<SecretString>,
+    /// The From address of notification e-mails.
+    pub smtp_from: Option<String>,
+    /// Where people reach this server, for links in e-mails (`https://door.example.org`).
+    pub public_url: Option<String>,
+    /// argon2 checks running at once (each holds 19 MiB); default: the cores.
+    pub password_workers: usize,
+    /// Start even if the data directory or database is readable by others.
+    pub allow_insecure_permissions: bool,
 }
 
 impl Default for Config {
@@ -106,6 +133,20 @@ impl Default for Config {
             monitoring_token: None,
             log_format: LogFormat::Text,
             db_max_connections: 10,
+            tls_cert: None,
+            tls_key: None,
+            door_offline_after_secs: 600,
+            notify_allow_private_targets: false,
+            notify_timeout_secs: 10,
+            mqtt_url: None,
+            mqtt_topic_prefix: "openlatch".into(),
+            mqtt_discovery_prefix: "homeassistant".into(),
+            smtp_url: None,
+            smtp_from: None,
+            public_url: None,
+            password_workers: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get),
+            allow_insecure_permissions: false,
         }
     }
 }
@@ -203,8 +244,57 @@ impl Config {
         if let Some(v) = env("OPENLATCH_LOG_FORMAT") {
             self.log_format = parsed("OPENLATCH_LOG_FORMAT", v)?;
         }
+        if let Some(v) = env("OPENLATCH_ALLOW_INSECURE_PERMISSIONS") {
+            self.allow_insecure_permissions = match v.trim() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "OPENLATCH_ALLOW_INSECURE_PERMISSIONS",
+                        message: "must be 1 or 0".into(),
+                    })
+                }
+            };
+        }
+        if let Some(v) = env("OPENLATCH_PASSWORD_WORKERS") {
+            self.password_workers = parsed("OPENLATCH_PASSWORD_WORKERS", v)?;
+        }
         if let Some(v) = env("OPENLATCH_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parsed("OPENLATCH_DB_MAX_CONNECTIONS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("OPENLATCH_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("OPENLATCH_DOOR_OFFLINE_AFTER_SECS") {
+            self.door_offline_after_secs = parsed("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS") {
+            self.notify_allow_private_targets =
+                parsed("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_NOTIFY_TIMEOUT_SECS") {
+            self.notify_timeout_secs = parsed("OPENLATCH_NOTIFY_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_URL") {
+            self.mqtt_url = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_TOPIC_PREFIX") {
+            self.mqtt_topic_prefix = v;
+        }
+        if let Some(v) = env("OPENLATCH_MQTT_DISCOVERY_PREFIX") {
+            self.mqtt_discovery_prefix = v;
+        }
+        if let Some(v) = env("OPENLATCH_SMTP_URL") {
+            self.smtp_url = secret(v);
+        }
+        if let Some(v) = env("OPENLATCH_SMTP_FROM") {
+            self.smtp_from = Some(v);
+        }
+        if let Some(v) = env("OPENLATCH_PUBLIC_URL") {
+            self.public_url = Some(v);
         }
         Ok(())
     }
@@ -225,13 +315,99 @@ impl Config {
                 "allowlist_validity_days must be between 1 and 365".into(),
             ));
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert (OPENLATCH_TLS_CERT) and tls_key (OPENLATCH_TLS_KEY) must be set together"
+                    .into(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.door_offline_after_secs) {
+            return Err(ConfigError::Invalid(
+                "door_offline_after_secs must be between 60 and 86400".into(),
+            ));
+        }
+        if !(1..=60).contains(&self.notify_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "notify_timeout_secs must be between 1 and 60".into(),
+            ));
+        }
+        let topic_ok =
+            |t: &str| !t.contains(['+', '#']) && !t.starts_with('/') && !t.ends_with('/');
+        if self.mqtt_topic_prefix.is_empty() || !topic_ok(&self.mqtt_topic_prefix) {
+            return Err(ConfigError::Invalid(
+                "mqtt_topic_prefix must be a non-empty topic without wildcards or outer slashes"
+                    .into(),
+            ));
+        }
+        if !topic_ok(&self.mqtt_discovery_prefix) {
+            return Err(ConfigError::Invalid(
+                "mqtt_discovery_prefix must be a topic without wildcards or outer slashes".into(),
+            ));
+        }
+        if self.smtp_url.is_some() && self.smtp_from.is_none() {
+            return Err(ConfigError::Invalid(
+                "smtp_from is required when smtp_url is set".into(),
+            ));
+        }
         if self.db_max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "db_max_connections must be at least 1".into(),
             ));
         }
+        if !(1..=256).contains(&self.password_workers) {
+            return Err(ConfigError::Invalid(
+                "password_workers must be between 1 and 256".into(),
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            check_jwt_secret(secret.expose_secret()).map_err(|message| ConfigError::Env {
+                var: "OPENLATCH_JWT_SECRET",
+                message,
+            })?;
+        }
         Ok(())
     }
+}
+
+/// Bytes a token-signing secret must have at least.
+pub const JWT_SECRET_MIN_BYTES: usize = 32;
+/// Estimated entropy a token-signing secret must have at least.
+const JWT_SECRET_MIN_BITS: f64 = 128.0;
+
+/// A short or repetitive HS256 secret lets anyone who guesses it forge an
+/// admin session. The estimate is the string's own symbol frequencies times
+/// its length: `openssl rand -hex 32` (about 240 bits) passes, 32 times the
+/// same letter (0 bits) or a repeated word does not.
+fn check_jwt_secret(secret: &str) -> Result<(), String> {
+    let len = secret.len();
+    if len < JWT_SECRET_MIN_BYTES {
+        return Err(format!(
+            "is {len} bytes long; it must be at least {JWT_SECRET_MIN_BYTES} random bytes \
+             (e.g. `openssl rand -hex 32`), or unset it to let the server create one"
+        ));
+    }
+    let mut counts = [0usize; 256];
+    for b in secret.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    #[allow(clippy::cast_precision_loss)] // lengths far below 2^52
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / len as f64;
+            -p * p.log2()
+        })
+        .sum::<f64>()
+        * len as f64;
+    if bits < JWT_SECRET_MIN_BITS {
+        return Err(format!(
+            "has too little entropy (about {bits:.0} bits; at least {JWT_SECRET_MIN_BITS:.0} \
+             needed): use random bytes, e.g. `openssl rand -hex 32`, or unset it to let the \
+             server create one"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,6 +458,74 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").expect("write");
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Config::load(None, env(&[("OPENLATCH_TLS_CERT", "/etc/cert.pem")])).unwrap_err();
+        assert!(err.to_string().contains("OPENLATCH_TLS_KEY"), "{err}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_TLS_CERT", "/etc/cert.pem"),
+                ("OPENLATCH_TLS_KEY", "/etc/key.pem"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.tls_key, Some(PathBuf::from("/etc/key.pem")));
+    }
+
+    #[test]
+    fn notification_settings_are_read_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OPENLATCH_MQTT_URL", "mqtt://user:mqttpass@broker:1883"),
+                ("OPENLATCH_SMTP_URL", "smtps://u:smtppass@mail.example.org"),
+                ("OPENLATCH_SMTP_FROM", "door@example.org"),
+                ("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "300"),
+                ("OPENLATCH_NOTIFY_ALLOW_PRIVATE_TARGETS", "true"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.door_offline_after_secs, 300);
+        assert!(c.notify_allow_private_targets);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("mqttpass") && !debug.contains("smtppass"),
+            "{debug}"
+        );
+        let err =
+            Config::load(None, env(&[("OPENLATCH_SMTP_URL", "smtp://127.0.0.1:25")])).unwrap_err();
+        assert!(err.to_string().contains("smtp_from"), "{err}");
+        let err = Config::load(None, env(&[("OPENLATCH_MQTT_TOPIC_PREFIX", "a/#")])).unwrap_err();
+        assert!(err.to_string().contains("mqtt_topic_prefix"), "{err}");
+        let err =
+            Config::load(None, env(&[("OPENLATCH_DOOR_OFFLINE_AFTER_SECS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("door_offline_after_secs"), "{err}");
+    }
+
+    #[test]
+    fn weak_jwt_secrets_refuse_to_start_naming_the_variable() {
+        for weak in [
+            "",
+            "a",
+            "short-but-not-empty",
+            &"a".repeat(64),
+            &"abcd".repeat(8),
+        ] {
+            let err = Config::load(None, env(&[("OPENLATCH_JWT_SECRET", weak)]))
+                .expect_err("a weak secret must be refused");
+            assert!(err.to_string().contains("OPENLATCH_JWT_SECRET"), "{err}");
+        }
+        // What `openssl rand -hex 32` and `-base64 32` print.
+        for strong in [
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "q3Z1n0sVbR8yT+e2LkWmP4xHc7GdJ9uA/Nf5oIiY6tE=",
+        ] {
+            Config::load(None, env(&[("OPENLATCH_JWT_SECRET", strong)]))
+                .expect("a random secret is accepted");
+        }
     }
 
     #[test]

@@ -9,8 +9,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod domain;
 pub mod http;
+pub mod ops;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use openlatch::cli::{AdminCommand, Cli, Command, KeypadCommand};
+use openlatch::cli::{AdminCommand, Cli, Command, DbCommand, KeypadCommand};
 use openlatch::config::Config;
 use openlatch::startup::{self, Application};
-use openlatch::{app, telemetry};
+use openlatch::{app, ops, telemetry};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
@@ -86,11 +86,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Members { command } => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let app = startup::build_app(config).await?;
+            openlatch::cli::run_members(&app, command).await
+        }
         Command::Keys { command } => openlatch_keytool::run_keys(command).map_err(Into::into),
         Command::Allowlist { command } => {
             openlatch_keytool::run_allowlist(command).map_err(Into::into)
         }
+        Command::Backup { out, keys_only } => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let report = ops::backup::create(&config, &out, keys_only).await?;
+            println!("wrote {}", report.path.display());
+            print_contents(&report.manifest);
+            Ok(())
+        }
+        Command::Restore {
+            file,
+            data_dir,
+            force,
+            version_gap,
+        } => {
+            telemetry::init(openlatch::config::LogFormat::Text);
+            let report = ops::backup::restore(&file, &data_dir, force, version_gap).await?;
+            println!(
+                "restored {} (openlatch {}, {}) into {}",
+                file.display(),
+                report.manifest.openlatch_version,
+                report.manifest.created_at,
+                report.data_dir.display()
+            );
+            print_contents(&report.manifest);
+            println!(
+                "start the server with OPENLATCH_DATA_DIR={} (and no OPENLATCH_DATABASE_URL)",
+                report.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Copy { to },
+        } => {
+            let config = Config::from_process_env(cli.config.as_deref())?;
+            telemetry::init(config.log_format);
+            let summary = ops::db_copy::copy_to_postgres(&config, &to).await?;
+            println!(
+                "copied {} tables at schema version {} to PostgreSQL; row counts checked:",
+                summary.tables.len(),
+                summary.schema_version
+            );
+            for (table, rows) in &summary.tables {
+                println!("  {table:<28} {rows:>10}");
+            }
+            println!("now start the server with OPENLATCH_DATABASE_URL set to the target");
+            Ok(())
+        }
     }
+}
+
+fn print_contents(manifest: &ops::backup::Manifest) {
+    match &manifest.database {
+        Some(db) => {
+            println!("database: schema version {}", db.schema_version);
+            for (table, rows) in &db.tables {
+                println!("  {table:<28} {rows:>10}");
+            }
+        }
+        None => println!("database: not included (keys only)"),
+    }
+    println!("data directory files: {}", manifest.files.join(", "));
 }
 
 /// One line from stdin; on a terminal, asked for without echo.

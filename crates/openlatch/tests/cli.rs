@@ -1,5 +1,6 @@
-//! The `openlatch` binary as an operator uses it: `admin create`, the key
-//! tool from key generation to a verified list, and `serve` answering health.
+//! The `openlatch` binary as an operator uses it: `admin create`, `members
+//! import|export`, the key tool from key generation to a verified list, and
+//! `serve` answering health.
 
 use std::io::Write;
 use std::path::Path;
@@ -28,13 +29,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A data directory the server creates itself.
+struct DataDir<'a>(&'a Path);
+
+impl DataDir<'_> {
+    fn path(&self) -> &Path {
+        self.0
+    }
+}
+
 fn vectors() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ol02/tests/vectors")
 }
 
 #[test]
 fn admin_create_reads_the_password_from_stdin() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The server creates its data directory private (0700); a temp dir is 0755.
+    let data = tmp.path().join("data");
+    let dir = DataDir(&data);
     let out = openlatch(
         &["admin", "create", "--username", "root"],
         dir.path(),
@@ -66,6 +79,68 @@ fn admin_create_reads_the_password_from_stdin() {
         "{}",
         text(&short.stderr)
     );
+}
+
+#[test]
+fn members_import_and_export_on_the_local_database() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let dir = DataDir(&data);
+    let csv = "username,email,role,uid\n\
+               alice,alice@example.org,keyholder,04:a2:b3:c4\n\
+               bob,bob@example.org,,\n";
+    let file = tmp.path().join("members.csv");
+    std::fs::write(&file, csv).expect("write csv");
+    let path = file.to_str().expect("path");
+
+    let dry = openlatch(&["members", "import", "--dry-run", path], dir.path(), "");
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).contains("dry run"),
+        "{}",
+        text(&dry.stdout)
+    );
+    let empty = openlatch(&["members", "export"], dir.path(), "");
+    assert_eq!(text(&empty.stdout).lines().count(), 1, "only the header");
+
+    let out = openlatch(&["members", "import", path], dir.path(), "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 members created, 0 updated, 1 keys created"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A progress line per step on standard error.
+    assert!(
+        text(&out.stderr).contains("rows read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let export = openlatch(&["members", "export"], dir.path(), "");
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let exported = text(&export.stdout);
+    assert!(
+        exported.contains("alice,alice@example.org,alice,keyholder,04A2B3C4,,,\n"),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("bob,bob@example.org,bob,member,,,,\n"),
+        "{exported}"
+    );
+
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "username,email\nx,not-an-email\n").expect("write");
+    let out = openlatch(
+        &["members", "import", bad.to_str().expect("path")],
+        dir.path(),
+        "",
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("row 2, username:"), "{err}");
+    assert!(err.contains("row 2, email:"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
 }
 
 #[test]

@@ -171,7 +171,40 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
     lockdown.add_entry(spec("04000005", AccessType::Emergency, Role::Guest));
     let lockdown = sign(&lockdown.encode_unsigned().expect("encode"), &cert, &sub).expect("sign");
 
+    // Header and schedule rules broken in otherwise well-signed lists: the
+    // header is read first (it gives the length of everything), so its own
+    // error comes before any signature check; records are checked last.
+    let resign = |body: &[u8]| {
+        let mut out = body.to_vec();
+        out.extend_from_slice(&cert.to_bytes());
+        let sig = sub.sign(&out);
+        out.extend_from_slice(&sig.to_bytes());
+        out
+    };
+    let mutated = |at: usize, value: &[u8]| {
+        let mut b = unsigned.clone();
+        b[at..at + value.len()].copy_from_slice(value);
+        resign(&b)
+    };
+    let schedule0 = HEADER_LEN;
+    let reserved_byte = mutated(5, &[1]);
+    let unknown_flag = mutated(6, &[0x05]);
+    let entry_count = mutated(32, &[11]);
+    let short_header = valid[..20].to_vec();
+    let schedule_unused = mutated(schedule0 + 6, &[0x01]);
+    let schedule_days = mutated(schedule0 + 1, &[0x9F]);
+    let schedule_end = mutated(schedule0 + 4, &1441u16.to_le_bytes());
+    let schedule_start = mutated(schedule0 + 2, &1440u16.to_le_bytes());
+
     let verify = json!([
+        {"file": "reserved-byte.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "reserved_not_zero"},
+        {"file": "unknown-flag.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "unknown_header_flags"},
+        {"file": "entry-count.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "entry_count_mismatch"},
+        {"file": "short-header.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "truncated"},
+        {"file": "schedule-unused-slot.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_schedule"},
+        {"file": "schedule-day-mask.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_schedule"},
+        {"file": "schedule-end.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_schedule"},
+        {"file": "schedule-start.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_schedule"},
         {"file": "valid.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "ok"},
         {"file": "valid.ol02", "now": MON + 12 * H, "held_version": 9, "expect": "ok"},
         {"file": "valid.ol02", "now": MON + 12 * H, "held_version": 10, "expect": "version_not_newer"},
@@ -376,6 +409,14 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
         ("master-self-cert.ol02".into(), master_self),
         ("truncated.ol02".into(), truncated),
         ("lockdown.ol02".into(), lockdown),
+        ("reserved-byte.ol02".into(), reserved_byte),
+        ("unknown-flag.ol02".into(), unknown_flag),
+        ("entry-count.ol02".into(), entry_count),
+        ("short-header.ol02".into(), short_header),
+        ("schedule-unused-slot.ol02".into(), schedule_unused),
+        ("schedule-day-mask.ol02".into(), schedule_days),
+        ("schedule-end.ol02".into(), schedule_end),
+        ("schedule-start.ol02".into(), schedule_start),
         ("table.json".into(), table_text.into_bytes()),
     ]
 }

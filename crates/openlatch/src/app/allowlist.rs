@@ -4,10 +4,10 @@ use super::auth::Principal;
 use super::{App, AppError, AppResult};
 use crate::config::SigningMode;
 use crate::domain::audit::event;
-use crate::domain::compile::{compile, Compiled, KeyResult};
+use crate::domain::compile::{compile, compile_entries, compile_with_keypads, Compiled, KeyResult};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::member::Member;
-use crate::domain::rule::Rule;
+use crate::domain::rule::{Rule, RuleParams};
 use crate::domain::MemberId;
 use crate::storage::allowlists::{self, StoredList};
 use crate::storage::audit::{self, Actor, NewEntry};
@@ -68,37 +68,71 @@ fn refresh_secs(app: &App) -> i64 {
     }
 }
 
+/// The entries of the list (no per-rule explanations): what builds use.
 pub fn compile_inputs(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
-    // Only enrolled members' profiles name a keypad id.
-    let members: Vec<Member> = inputs
-        .members
-        .iter()
-        .map(|m| Member {
-            keypad_id: inputs.enrolled_keypads.get(&m.id).copied().unwrap_or(0),
-            ..m.clone()
-        })
-        .collect();
-    compile(&members, &inputs.keys, &inputs.rules, now, now + validity)
+    compile_entries(
+        &inputs.members,
+        &inputs.keys,
+        &inputs.rules,
+        &inputs.enrolled_keypads,
+        now,
+        now + validity,
+    )
+}
+
+/// [`compile_inputs`] with every rule's outcome per key, for explanations.
+pub fn compile_inputs_explained(inputs: &Inputs, now: i64, validity: i64) -> Compiled {
+    compile_with_keypads(
+        &inputs.members,
+        &inputs.keys,
+        &inputs.rules,
+        &inputs.enrolled_keypads,
+        now,
+        now + validity,
+    )
 }
 
 /// Refuses (422, naming the rules) a change after which some entry would
-/// need more than four time slots. Call inside the change's transaction.
+/// need more than four time slots, or after which the list would exceed a
+/// limit of the format. Call inside the change's transaction.
 pub async fn check_compiles(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
-    let keys = keys::list_unrevoked(conn).await?;
-    check_keys_compile(app, conn, &keys).await
+    check_whole_list(app, conn).await
+}
+
+/// Compiles and encodes the whole list as it would be after the change in
+/// `conn`'s transaction: a change the door could not read is refused at
+/// save time, never discovered by the build.
+pub async fn check_whole_list(app: &App, conn: &mut AnyConnection) -> AppResult<()> {
+    let inputs = load_inputs(conn).await?;
+    let now = now_unix();
+    let validity = validity_secs(app);
+    let c = compile_inputs(&inputs, now, validity);
+    overflow_error(&c)?;
+    builder(&c, &inputs.keypads, 1, now, now + validity)
+        .encode_unsigned()
+        .map_err(|e| capacity_error(&e))?;
+    Ok(())
 }
 
 /// [`check_compiles`] for a change that can only affect `keys` (a new key,
-/// a member's new role): those are all that need compiling.
+/// a member's new role): those are all that need compiling, unless the last
+/// list came near a limit of the format, when the whole list is checked.
 pub async fn check_keys_compile(
     app: &App,
     conn: &mut AnyConnection,
     keys: &[NfcKey],
 ) -> AppResult<()> {
-    let members = members::list(conn, None, None).await?;
+    if app.list_builds.near_capacity() {
+        return check_whole_list(app, conn).await;
+    }
     let rules = rules::list(conn).await?;
+    let needed = members_for_keys(conn, keys, &rules).await?;
     let now = now_unix();
-    let c = compile(&members, keys, &rules, now, now + validity_secs(app));
+    let c = compile(&needed, keys, &rules, now, now + validity_secs(app));
+    overflow_error(&c)
+}
+
+fn overflow_error(c: &Compiled) -> AppResult<()> {
     if let Some(o) = c.overflows.first() {
         let names: Vec<String> = o.rules.iter().map(|(_, n)| format!("\"{n}\"")).collect();
         return Err(AppError::field(
@@ -115,10 +149,53 @@ pub async fn check_keys_compile(
     Ok(())
 }
 
+/// A limit of the OL02 format, as the admin should read it.
+fn capacity_error(e: &ol02::EncodeError) -> AppError {
+    use ol02::EncodeError as E;
+    let message = match e {
+        E::TooManyProfiles => format!(
+            "the allow-list would need more than {} distinct access profiles (combinations \
+             of access type, role, schedule, grace, keypad id and validity dates); give keys \
+             fewer distinct expiry dates or date ranges",
+            u16::MAX
+        ),
+        E::TooManySchedules => format!(
+            "the allow-list would need more than {} distinct weekly schedules",
+            u16::MAX - 1
+        ),
+        E::TooManyKeypads => format!("more than {} members with keypad codes", u16::MAX),
+        E::TooManyEntries => "the allow-list would hold too many keys".into(),
+        other => format!("the allow-list cannot be encoded: {other}"),
+    };
+    AppError::field("allowlist", message)
+}
+
+/// The members compiling `keys` reads: their owners and the guest sponsors
+/// the rules name. Loading every member instead, inside a writer's
+/// transaction, made each key registration cost O(members).
+pub async fn members_for_keys(
+    conn: &mut AnyConnection,
+    keys: &[NfcKey],
+    rules: &[Rule],
+) -> AppResult<Vec<Member>> {
+    let mut wanted: Vec<MemberId> = keys.iter().map(|k| k.member_id).collect();
+    wanted.extend(rules.iter().filter_map(|r| match &r.params {
+        RuleParams::GuestSponsor(g) => Some(g.sponsor_id),
+        _ => None,
+    }));
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut needed = Vec::with_capacity(wanted.len());
+    for id in wanted {
+        needed.extend(members::get(conn, id).await?);
+    }
+    Ok(needed)
+}
+
 /// The OL02 builder for a compiled state. Slots beyond four (only possible
 /// when time moved a window across a day since the save-time check) are cut,
 /// which narrows access rather than widening it.
-pub(crate) fn builder(
+fn builder(
     c: &Compiled,
     keypads: &[KeypadSpec],
     version: u64,
@@ -147,7 +224,19 @@ pub(crate) fn builder(
     b
 }
 
-pub(crate) fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
+/// The unsigned OL02 bytes of a compiled state, exactly as a build writes
+/// them (public for the size and speed benchmarks).
+pub fn encode_compiled(
+    c: &Compiled,
+    keypads: &[KeypadSpec],
+    version: u64,
+    generated_at: i64,
+    valid_until: i64,
+) -> AppResult<Vec<u8>> {
+    encode(&builder(c, keypads, version, generated_at, valid_until))
+}
+
+fn encode(b: &ListBuilder) -> AppResult<Vec<u8>> {
     b.encode_unsigned()
         .map_err(|e| AppError::Internal(format!("encoding the allow-list: {e}")))
 }
@@ -187,9 +276,28 @@ pub struct BuildGate {
     running: tokio::sync::Mutex<()>,
     changes: AtomicU64,
     covered: AtomicU64,
+    /// The larger of the profile and schedule counts of the last list built
+    /// here: saves check the whole list only when this nears the limit.
+    table_high_water: AtomicU64,
 }
 
+/// Within this many of a table limit, every key change checks the whole list.
+const CAPACITY_MARGIN: u64 = 4096;
+
 impl BuildGate {
+    pub fn near_capacity(&self) -> bool {
+        self.table_high_water.load(Ordering::Relaxed) + CAPACITY_MARGIN >= u64::from(u16::MAX)
+    }
+
+    fn note_tables(&self, unsigned: &[u8]) {
+        if let Ok(list) = ol02::List::parse_unsigned(unsigned) {
+            let h = list.header();
+            let most = h.profile_count.max(h.schedule_count);
+            self.table_high_water
+                .store(u64::from(most), Ordering::Relaxed);
+        }
+    }
+
     pub async fn build_after_change(&self, app: &App) -> AppResult<()> {
         let mine = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
         let _running = self.running.lock().await;
@@ -206,18 +314,54 @@ impl BuildGate {
 /// Builds a new version when the list's content changed, when the newest
 /// list outlives a boundary the rules now set, or when it nears staleness.
 /// Returns the new version, if one was made.
+///
+/// The inputs are read from a snapshot and compiled without holding the
+/// writer's lock, so changes keep committing while a large list compiles;
+/// only encoding, signing and storing happen under the build lock. If
+/// another instance stored a version meanwhile, the build starts again from
+/// a fresh snapshot, so a list never replaces a newer state with an older one.
 pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
+    const ATTEMPTS: usize = 5;
+    for _ in 1..ATTEMPTS {
+        if let Some(done) = try_rebuild(app).await? {
+            return Ok(done);
+        }
+    }
+    try_rebuild(app).await?.ok_or_else(|| {
+        AppError::Unavailable("allow-list builds kept racing other instances".into())
+    })
+}
+
+/// `None`: another instance stored a version since the snapshot.
+async fn try_rebuild(app: &App) -> AppResult<Option<Option<i64>>> {
     let now = now_unix();
     let validity = validity_secs(app);
-    let mut tx = app.db.begin().await?;
-    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
-    let inputs = load_inputs(&mut tx).await?;
-    let c = compile_inputs(&inputs, now, validity);
+    let (seen, inputs) = {
+        let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
+        let seen = allowlists::latest_head(&mut snap).await?;
+        let inputs = load_inputs(&mut snap).await?;
+        (seen, inputs)
+    };
+    // Compiling 100,000 keys is CPU work for a blocking thread.
+    let (c, hash, keypads) = tokio::task::spawn_blocking(move || {
+        let c = compile_inputs(&inputs, now, validity);
+        let hash = content_hash(&c, &inputs.keypads);
+        (c, hash, inputs.keypads)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("compile task: {e}")))?;
+    let hash = hash?;
     let valid_until = c
         .next_boundary
         .map_or(now + validity, |b| b.min(now + validity));
-    let hash = content_hash(&c, &inputs.keypads)?;
-    if let Some(latest) = allowlists::latest(&mut tx).await? {
+
+    let mut tx = app.db.begin().await?;
+    allowlists::lock_builds(&mut tx, app.db.backend()).await?;
+    let head = allowlists::latest_head(&mut tx).await?;
+    if head.as_ref().map(|h| h.version) != seen.as_ref().map(|h| h.version) {
+        return Ok(None);
+    }
+    if let Some(latest) = &head {
         let current = Built {
             content_hash: &latest.content_hash,
             valid_until: latest.valid_until,
@@ -228,22 +372,24 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         };
         if !needs_new_version(&current, &fresh, now, refresh_secs(app)) {
             // A list built before a switch to online mode gets signed now.
-            if latest.signed_bytes.is_none() {
-                if let Some(o) = &app.signing.online {
-                    let signed = ol02::sign(&latest.unsigned_bytes, &o.cert, &o.key)
+            if !latest.signed {
+                if let (Some(o), Some(stored)) =
+                    (&app.signing.online, allowlists::latest(&mut tx).await?)
+                {
+                    let signed = ol02::sign(&stored.unsigned_bytes, &o.cert, &o.key)
                         .map_err(|e| AppError::Internal(format!("signing: {e}")))?;
-                    allowlists::set_signed(&mut tx, latest.version, &signed, now).await?;
+                    allowlists::set_signed(&mut tx, stored.version, &signed, now).await?;
                     tx.commit().await?;
                     app.poll_cache.forget_version();
                 }
             }
-            return Ok(None);
+            return Ok(Some(None));
         }
     }
     let version = counters::next(&mut tx, "allowlist_version").await?;
     let unsigned = encode(&builder(
         &c,
-        &inputs.keypads,
+        &keypads,
         u64::try_from(version).unwrap_or(0),
         now,
         valid_until,
@@ -255,6 +401,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
         ),
         None => None,
     };
+    app.list_builds.note_tables(&unsigned);
     let entry_count = c.entries().count() as i64;
     let size = signed.as_ref().map_or(unsigned.len(), Vec::len);
     allowlists::insert(
@@ -292,7 +439,7 @@ pub async fn rebuild(app: &App) -> AppResult<Option<i64>> {
     tx.commit().await?;
     app.poll_cache.forget_version();
     tracing::info!(version, entry_count, "allow-list built");
-    Ok(Some(version))
+    Ok(Some(Some(version)))
 }
 
 /// What a door's poll gets.
@@ -499,7 +646,7 @@ pub async fn explain(
     };
 
     let validity = validity_secs(app);
-    let c = compile_inputs(&inputs, at, validity);
+    let c = compile_inputs_explained(&inputs, at, validity);
     let valid_until = c
         .next_boundary
         .map_or(at + validity, |b| b.min(at + validity));

@@ -10,7 +10,7 @@
 //! waiters. A waiter that misses a notification (listener reconnecting)
 //! still finds the decision in the table when its deadline comes.
 
-use super::notify::Notification;
+use super::notifications::{self, events as notice};
 use super::{App, AppError, AppResult};
 use crate::domain::approval::{ApprovalRequest, ApprovalStatus, ConditionalSubject};
 use crate::domain::compile::compile;
@@ -63,8 +63,9 @@ pub async fn conditional_subject(
     };
     // Compiling just this key is enough: a door may hold thousands of
     // requests open, and each must not compile the whole space.
-    let members = members::list(conn, None, None).await?;
     let rules = rules::list(conn).await?;
+    let members =
+        super::allowlist::members_for_keys(conn, std::slice::from_ref(&key), &rules).await?;
     let now = now_unix();
     let compiled = compile(&members, std::slice::from_ref(&key), &rules, now, now);
     let subject = compiled
@@ -286,7 +287,8 @@ pub enum Opened {
 pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) -> AppResult<Opened> {
     let uid = Uid::parse(uid).map_err(|m| AppError::field("uid", m))?;
     let now = now_unix();
-    if (door_timestamp - now).abs() > MAX_CLOCK_SKEW_SECS {
+    // abs_diff: a door may send any i64, and i64::MIN - now overflows.
+    if door_timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
         return Err(AppError::field(
             "timestamp",
             format!("is more than {MAX_CLOCK_SKEW_SECS} s away from the server's clock"),
@@ -343,6 +345,23 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
     }
     let view = ApprovalView::from(&request);
     notify_others(app, &mut tx, &LiveEvent::Pending(view.clone())).await?;
+    let holder = members::get(&mut tx, request.member_id).await?;
+    let door = notice::Door {
+        id: device.id,
+        name: device.name.clone(),
+    };
+    let info = notice::ApprovalInfo {
+        request_id: request.id,
+        door: &door,
+        uid: request.uid.as_str(),
+        member_id: request.member_id,
+        member_name: holder
+            .as_ref()
+            .map_or("someone", |m| m.display_name.as_str()),
+        sponsor_id: request.sponsor_id,
+        expires_at: request.expires_at,
+    };
+    notifications::enqueue(app, &mut tx, &notice::approval_requested(&info, now)).await?;
     // Registered before commit so no decision can slip past unseen.
     let rx = app.approvals.register(request.id);
     if let Err(e) = tx.commit().await {
@@ -353,11 +372,7 @@ pub async fn open(app: &App, device: &Device, uid: &str, door_timestamp: i64) ->
         app.approvals.publish(LiveEvent::Decided(v));
     }
     app.approvals.publish(LiveEvent::Pending(view));
-    app.notifications.send(Notification::ApprovalRequested {
-        request_id: request.id,
-        device_name: device.name.clone(),
-        sponsor_id: request.sponsor_id,
-    });
+    app.notifications.wake();
     Ok(Opened::Waiting(Waiting {
         id: request.id,
         rx,
@@ -472,6 +487,16 @@ async fn settle(
     .await?;
     let view = ApprovalView::from(&r);
     notify_others(app, conn, &LiveEvent::Decided(view.clone())).await?;
+    let door = notice::Door {
+        id: r.device_id,
+        name: crate::storage::devices::get(conn, r.device_id)
+            .await?
+            .map(|d| d.name)
+            .unwrap_or_default(),
+    };
+    let n = notice::approval_decided(r.id, &door, status.as_str(), decider, now);
+    notifications::enqueue(app, conn, &n).await?;
+    app.notifications.wake();
     Ok(Some(view))
 }
 

@@ -1,5 +1,6 @@
 //! Logging in, refreshing, and turning a bearer token back into a member or a door.
 
+use super::notifications::{self, events::login_locked};
 use super::token::{Claims, ACCESS_TOKEN_SECS, SESSION_SECS};
 use super::{App, AppError, AppResult};
 use crate::domain::audit::event;
@@ -84,29 +85,43 @@ pub(crate) async fn open_session(
     let pair_scope = format!("login:{username}|{client}");
     let addr_scope = format!("login-addr:{client}");
 
+    // The attempt is counted before the password is checked, in one
+    // statement per scope: parallel attempts each see their own count, so a
+    // burst cannot slip past the limit while the first checks are running.
+    count_attempt(
+        app,
+        (username.as_str(), client),
+        &pair_scope,
+        &addr_scope,
+        now,
+    )
+    .await?;
     let mut conn = app.db.read().await?;
-    for scope in [&pair_scope, &addr_scope] {
-        if let Some(until) = throttle::blocked_until(&mut conn, scope, now).await? {
-            return Err(AppError::RateLimited {
-                retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
-            });
-        }
-    }
     let found = members::get_with_password_hash(&mut conn, &username).await?;
     drop(conn);
 
-    let stored_hash = found.as_ref().map(|(_, h)| h.as_str());
-    let password_ok = app.passwords.verify(password, stored_hash).await?;
+    let stored_hash = found.as_ref().and_then(|(_, h)| h.as_deref());
+    let password_ok = match app.passwords.verify(password, stored_hash).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked (server busy): the attempt does not count.
+            let mut tx = app.db.begin().await?;
+            throttle::uncount(&mut tx, &pair_scope, USER_ADDR_FREE_FAILURES).await?;
+            throttle::uncount(&mut tx, &addr_scope, ADDR_FREE_FAILURES).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+    };
     let member = match found {
         Some((member, _)) if password_ok && member.is_active => member,
         other => {
             let reason = match &other {
                 None => "unknown_user",
                 Some((m, _)) if !m.is_active && password_ok => "inactive",
+                Some((_, None)) => "no_password",
                 Some(_) => "wrong_password",
             };
-            record_login_failure(app, &username, client, reason, other.map(|(m, _)| m), now)
-                .await?;
+            record_login_failure(app, client, reason, other.map(|(m, _)| m)).await?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -119,6 +134,8 @@ pub(crate) async fn open_session(
     };
     let mut tx = app.db.begin().await?;
     throttle::clear(&mut tx, &pair_scope).await?;
+    // A success is not a failure for the address either (a shared NAT).
+    throttle::uncount(&mut tx, &addr_scope, ADDR_FREE_FAILURES).await?;
     match web_token_hash {
         Some(hash) => sessions::insert_web(&mut tx, &session, hash).await?,
         None => sessions::insert(&mut tx, &session).await?,
@@ -127,42 +144,89 @@ pub(crate) async fn open_session(
     Ok((member, session))
 }
 
-async fn record_login_failure(
+/// Counts this attempt as a failure until the password proves otherwise.
+/// A blocked scope refuses it (and takes the count back); the attempt that
+/// uses up the free ones starts the back-off at once, so the attempts racing
+/// behind it are refused before any password is checked.
+async fn count_attempt(
     app: &App,
-    username: &str,
-    client: IpAddr,
-    reason: &str,
-    member: Option<Member>,
+    (username, client): (&str, IpAddr),
+    pair_scope: &str,
+    addr_scope: &str,
     now: i64,
 ) -> AppResult<()> {
     let window_start = now - FAILURE_WINDOW_SECS;
     let mut tx = app.db.begin().await?;
-    for (scope, free) in [
-        (
-            format!("login:{username}|{client}"),
-            USER_ADDR_FREE_FAILURES,
-        ),
-        (format!("login-addr:{client}"), ADDR_FREE_FAILURES),
+    let mut counted = Vec::new();
+    let mut refused_until = None;
+    for (scope, free, kind) in [
+        (pair_scope, USER_ADDR_FREE_FAILURES, "username"),
+        (addr_scope, ADDR_FREE_FAILURES, "address"),
     ] {
-        let failures = throttle::record_failure(&mut tx, &scope, now, window_start).await?;
-        if let Some(secs) = block_secs(failures, free) {
-            throttle::block(&mut tx, &scope, now + secs).await?;
+        let (attempts, blocked_until) =
+            throttle::count_attempt(&mut tx, scope, now, window_start).await?;
+        counted.push((scope, free));
+        if blocked_until > now {
+            refused_until = Some(refused_until.unwrap_or(0).max(blocked_until));
+        } else if let Some(secs) = block_secs(attempts, free) {
+            throttle::block(&mut tx, scope, now + secs).await?;
+            // Admins hear of it; what was typed is named only when it is a
+            // member's name (people type passwords into the username field).
+            let known = members::get_with_password_hash(&mut tx, username)
+                .await?
+                .map(|(m, _)| m.username);
+            let shown = known.as_deref().unwrap_or("(unknown username)");
+            let n = login_locked(shown, &client.to_string(), kind, now + secs, now);
+            notifications::enqueue(app, &mut tx, &n).await?;
         }
     }
-    // Never the password; the username only as typed (it may be a typo of a password,
-    // so it is cut short).
-    let shown: String = username.chars().take(64).collect();
+    if let Some(until) = refused_until {
+        // Refused unchecked: only checked attempts count.
+        for (scope, free) in counted {
+            throttle::uncount(&mut tx, scope, free).await?;
+        }
+        tx.commit().await?;
+        return Err(AppError::RateLimited {
+            retry_after_secs: u64::try_from(until - now).unwrap_or(1).max(1),
+        });
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record_login_failure(
+    app: &App,
+    client: IpAddr,
+    reason: &str,
+    member: Option<Member>,
+) -> AppResult<()> {
+    // The failure was counted, and the back-off started, before the check.
+    let mut tx = app.db.begin().await?;
+    // Never the password, and never what was typed unless it names a member:
+    // people type their password into the username field, and keyholders
+    // read this log.
+    let details = match &member {
+        Some(m) => json!({
+            "username": m.username,
+            "client_addr": client.to_string(),
+            "reason": reason,
+        }),
+        None => {
+            json!({ "username_known": false, "client_addr": client.to_string(), "reason": reason })
+        }
+    };
     audit::insert(
         &mut tx,
         NewEntry::now(
             event::LOGIN_FAILED,
             Actor::Server,
             member.map(|m| m.id.to_string()),
-            json!({ "username": shown, "client_addr": client.to_string(), "reason": reason }),
+            details,
         ),
     )
     .await?;
     tx.commit().await?;
+    app.notifications.wake();
     tracing::info!(%client, reason, "login failed");
     Ok(())
 }
@@ -193,6 +257,44 @@ pub fn refresh(app: &App, who: &Principal) -> AppResult<IssuedToken> {
         return Err(AppError::Unauthenticated);
     }
     issue(app, &who.member, &who.session, now)
+}
+
+/// Ends the session behind the caller's token: every token of that login stops working.
+pub async fn logout(app: &App, who: &Principal) -> AppResult<()> {
+    let now = now_unix();
+    let mut tx = app.db.begin().await?;
+    sessions::revoke(&mut tx, who.session.id, now).await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::LOGGED_OUT,
+            Actor::Member(who.member.id),
+            Some(who.member.id.to_string()),
+            json!({ "sessions_ended": 1, "scope": "this_session" }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends every session of the caller, on every device, this one included.
+pub async fn logout_all(app: &App, who: &Principal) -> AppResult<()> {
+    let now = now_unix();
+    let mut tx = app.db.begin().await?;
+    let ended = sessions::revoke_all_for_member(&mut tx, who.member.id, None, now).await?;
+    audit::insert(
+        &mut tx,
+        NewEntry::now(
+            event::LOGGED_OUT,
+            Actor::Member(who.member.id),
+            Some(who.member.id.to_string()),
+            json!({ "sessions_ended": ended, "scope": "all_sessions" }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Changes one's own password; every other session of the member ends.

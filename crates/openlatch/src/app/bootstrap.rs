@@ -52,7 +52,7 @@ pub async fn create_admin(
             email,
             display_name: None,
             role: Role::Admin,
-            password,
+            password: Some(password),
         },
     )
     .await

@@ -1,7 +1,8 @@
 //! What doors post: event batches and heartbeats.
 
 use super::keypad;
-use super::notify::Notification;
+use super::notifications::events::{self as notice, Door, Notice};
+use super::notifications::{enqueue, enqueue_mqtt, mqtt};
 use super::{App, AppResult};
 use crate::domain::approval::ApprovalStatus;
 use crate::domain::device::{
@@ -11,7 +12,7 @@ use crate::domain::key::Uid;
 use crate::domain::keypad::{KeypadUnlock, UnlockMethod};
 use crate::storage::audit::{self, Actor, NewEntry};
 use crate::storage::device_status::{self, Status};
-use crate::storage::{approvals, keys, now_unix};
+use crate::storage::{approvals, keys, notifications as notifications_store, now_unix};
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
@@ -49,8 +50,14 @@ pub async fn record_events(app: &App, device: &Device, batch: &[Value]) -> AppRe
             Err(reason) => outcome.rejected.push((i, reason)),
         }
     }
-    let mut notifications = Vec::new();
     let mut list_changed = false;
+    let door = Door {
+        id: device.id,
+        name: device.name.clone(),
+    };
+    let door_topic = device.id.to_string();
+    let mut notices: Vec<Notice> = Vec::new();
+    let mut mqtt_messages = Vec::new();
     let mut key_ids: HashMap<Uid, Option<String>> = HashMap::new();
     let mut tx = app.db.begin().await?;
     for (e, unlock) in valid {
@@ -111,40 +118,55 @@ pub async fn record_events(app: &App, device: &Device, batch: &[Value]) -> AppRe
             continue;
         };
         outcome.accepted += 1;
+        let uid = e.uid.as_ref().map(|u| u.to_string());
         if let Some(unlock) = &unlock {
-            let uid = e.uid.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            let uid = uid.as_deref().unwrap_or_default();
             let done =
-                keypad::record_unlock(&mut tx, device, unlock, &uid, e.timestamp, at, event_id)
+                keypad::record_unlock(&mut tx, device, unlock, uid, e.timestamp, at, event_id)
                     .await?;
             list_changed |= done.list_changed;
-            notifications.extend(done.notification);
+            if let Some(reason) = done.anomaly {
+                notices.push(notice::anomaly(&door, reason, Some(uid), at));
+            }
         }
+        mqtt_messages.extend(mqtt::event_messages(
+            &app.config,
+            &door_topic,
+            e.event,
+            uid.as_deref(),
+            at,
+        ));
         match e.event {
-            event::EMERGENCY_ACCESS => notifications.push(Notification::EmergencyAccess {
-                device_id: device.id,
-                device_name: device.name.clone(),
-                uid: e.uid.as_ref().map(|u| u.to_string()),
-            }),
-            event::NUKI_BATTERY_LOW => notifications.push(Notification::BatteryLow {
-                device_id: device.id,
-                device_name: device.name.clone(),
-                percent: e.battery_percent().unwrap_or(-1),
-            }),
+            event::EMERGENCY_ACCESS => {
+                notices.push(notice::emergency_access(&door, uid.as_deref(), at));
+            }
+            event::NUKI_BATTERY_LOW => {
+                let percent = e.battery_percent().unwrap_or(-1);
+                notices.push(notice::battery_low(&door, percent, at));
+            }
             event::NUKI_DAILY_REPORT => {
                 if let Some(p) = e.battery_percent() {
-                    if let Some(n) =
-                        battery_check(&mut tx, device, p, "nuki_daily_report", now).await?
-                    {
-                        notifications.push(n);
-                    }
+                    let critical = e.details.get("battery_critical") == Some(&Value::Bool(true));
+                    let (found, messages) =
+                        battery_check(app, &mut tx, device, p, critical, "nuki_daily_report", now)
+                            .await?;
+                    notices.extend(found);
+                    mqtt_messages.extend(messages);
                 }
+            }
+            kind if kind.starts_with("anomaly") => {
+                notices.push(notice::anomaly(&door, kind, uid.as_deref(), at));
             }
             _ => {}
         }
     }
+    for n in &notices {
+        enqueue(app, &mut tx, n).await?;
+    }
+    enqueue_mqtt(app, &mut tx, "door_events", mqtt_messages).await?;
     tx.commit().await?;
-    for n in notifications {
-        app.notifications.send(n);
+    if outcome.accepted > 0 {
+        app.notifications.wake();
     }
     if list_changed {
         // A used backup code goes into the next list, so other doors refuse it.
@@ -205,42 +227,59 @@ async fn already_settled_by_server(
     .await?)
 }
 
-/// Applies one battery reading to the door's alarm; on a fresh drop below
-/// 20 % writes `nuki_battery_low` (device as actor) and returns the notification.
+/// Applies one battery reading to the door's alarms; on a fresh drop below
+/// 20 % writes `nuki_battery_low` (device as actor); a fresh critical flag
+/// raises `battery_critical`. Returns the notices and, when the reading
+/// changed, the MQTT battery message.
 async fn battery_check(
+    app: &App,
     conn: &mut AnyConnection,
     device: &Device,
     percent: i64,
+    critical: bool,
     source: &str,
     now: i64,
-) -> AppResult<Option<Notification>> {
+) -> AppResult<(Vec<Notice>, Vec<Value>)> {
+    let door = Door {
+        id: device.id,
+        name: device.name.clone(),
+    };
+    let mut notices = Vec::new();
     match battery_reading(percent) {
         BatteryReading::Low => {
-            if !device_status::raise_battery_alarm(conn, device.id, now).await? {
-                return Ok(None);
+            if device_status::raise_battery_alarm(conn, device.id, now).await? {
+                audit::insert(
+                    conn,
+                    NewEntry::now(
+                        event::NUKI_BATTERY_LOW,
+                        Actor::Device(device.id),
+                        None,
+                        json!({ "uid": "", "battery_percent": percent, "source": source, "raised_by": "server" }),
+                    ),
+                )
+                .await?;
+                notices.push(notice::battery_low(&door, percent, now));
             }
-            audit::insert(
-                conn,
-                NewEntry::now(
-                    event::NUKI_BATTERY_LOW,
-                    Actor::Device(device.id),
-                    None,
-                    json!({ "uid": "", "battery_percent": percent, "source": source, "raised_by": "server" }),
-                ),
-            )
-            .await?;
-            Ok(Some(Notification::BatteryLow {
-                device_id: device.id,
-                device_name: device.name.clone(),
-                percent,
-            }))
         }
         BatteryReading::Recovered => {
             device_status::rearm_battery_alarm(conn, device.id, now).await?;
-            Ok(None)
         }
-        BatteryReading::Neutral => Ok(None),
+        BatteryReading::Neutral => {}
     }
+    if critical && device_status::raise_battery_critical(conn, device.id, now).await? {
+        notices.push(notice::battery_critical(&door, Some(percent), now));
+    }
+    let messages = if app.notifications.mqtt_enabled() {
+        vec![mqtt::battery_message(
+            &app.config,
+            &device.id.to_string(),
+            percent,
+            critical,
+        )]
+    } else {
+        Vec::new()
+    };
+    Ok((notices, messages))
 }
 
 pub struct HeartbeatReply {
@@ -264,16 +303,59 @@ pub async fn record_heartbeat(
     let body = serde_json::to_string(&status.heartbeat)
         .map_err(|e| super::AppError::Internal(e.to_string()))?;
     let mut tx = app.db.begin().await?;
+    let before = if app.notifications.mqtt_enabled() {
+        device_status::get(&mut tx, device.id).await?
+    } else {
+        None
+    };
     device_status::upsert(&mut tx, &status).await?;
     device_status::record_history(&mut tx, &status, &body).await?;
-    let notification = match status.heartbeat.nuki_battery_percent {
-        Some(p) => battery_check(&mut tx, device, p, "heartbeat", now).await?,
-        None => None,
+    let mut notices = Vec::new();
+    let mut mqtt_messages = Vec::new();
+    if let Some(p) = status.heartbeat.nuki_battery_percent {
+        let critical = status.heartbeat.nuki_battery_critical.unwrap_or(false);
+        let (found, messages) =
+            battery_check(app, &mut tx, device, p, critical, "heartbeat", now).await?;
+        notices.extend(found);
+        let unchanged = before.as_ref().is_some_and(|b| {
+            b.heartbeat.nuki_battery_percent == Some(p)
+                && b.heartbeat.nuki_battery_critical == status.heartbeat.nuki_battery_critical
+        });
+        if !unchanged {
+            mqtt_messages.extend(messages);
+        }
+    }
+    let door = Door {
+        id: device.id,
+        name: device.name.clone(),
     };
+    let device_key = device.id.to_string();
+    let was_offline = notifications_store::mark_online(&mut tx, &device_key, now).await?;
+    if let Some(since) = was_offline {
+        notices.push(notice::door_back_online(&door, since, now));
+    }
+    let state_changed = was_offline.is_some()
+        || before
+            .as_ref()
+            .is_none_or(|b| b.heartbeat.allowlist_version != status.heartbeat.allowlist_version);
+    if state_changed {
+        mqtt_messages.push(mqtt::state_message(
+            &app.config,
+            &device_key,
+            true,
+            Some(status.heartbeat.allowlist_version),
+            Some(now),
+        ));
+    }
+    for n in &notices {
+        enqueue(app, &mut tx, n).await?;
+    }
+    let wake = !notices.is_empty() || !mqtt_messages.is_empty();
+    enqueue_mqtt(app, &mut tx, "door_state", mqtt_messages).await?;
     let allowlist_version = latest_allowlist_version(&mut tx).await?;
     tx.commit().await?;
-    if let Some(n) = notification {
-        app.notifications.send(n);
+    if wake {
+        app.notifications.wake();
     }
     Ok(HeartbeatReply {
         server_time: now,

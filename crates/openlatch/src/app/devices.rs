@@ -1,5 +1,6 @@
 //! The device registry: door controllers and their tokens.
 
+use super::notifications::{self, mqtt};
 use super::{App, AppError, AppResult};
 use crate::domain::audit::event;
 use crate::domain::device::{Device, DeviceToken};
@@ -67,7 +68,10 @@ pub async fn create(
         ),
     )
     .await?;
+    let discovery = mqtt::discovery_messages(&app.config, &device);
+    notifications::enqueue_mqtt(app, &mut tx, "discovery", discovery).await?;
     tx.commit().await?;
+    app.notifications.wake();
     app.poll_cache.forget_doors();
     Ok((device, token))
 }
@@ -107,7 +111,12 @@ pub async fn update(
         ),
     )
     .await?;
+    if after.name != before.name {
+        let discovery = mqtt::discovery_messages(&app.config, &after);
+        notifications::enqueue_mqtt(app, &mut tx, "discovery", discovery).await?;
+    }
     tx.commit().await?;
+    app.notifications.wake();
     app.poll_cache.forget_doors();
     Ok(after)
 }
@@ -129,7 +138,10 @@ pub async fn delete(app: &App, actor: &Member, id: DeviceId) -> AppResult<()> {
         ),
     )
     .await?;
+    let forget = mqtt::forget_messages(&app.config, &device);
+    notifications::enqueue_mqtt(app, &mut tx, "discovery", forget).await?;
     tx.commit().await?;
+    app.notifications.wake();
     app.poll_cache.forget_doors();
     Ok(())
 }

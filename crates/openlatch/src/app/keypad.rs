@@ -6,7 +6,6 @@
 //! whose keypad section carries the secrets to the doors.
 
 use super::auth::Principal;
-use super::notify::Notification;
 use super::{App, AppError, AppResult};
 use crate::domain::device::Device;
 use crate::domain::keypad::{
@@ -403,7 +402,8 @@ pub async fn rotate_all(app: &App, by: By<'_>) -> AppResult<Vec<Voided>> {
 pub struct UnlockOutcome {
     /// A backup code was newly marked used: the list must be rebuilt.
     pub list_changed: bool,
-    pub notification: Option<Notification>,
+    /// Why the report was flagged as an anomaly, for the notification.
+    pub anomaly: Option<&'static str>,
 }
 
 /// Applies a door's `keypad_unlock` (already stored as audit row `event_id`;
@@ -469,12 +469,7 @@ pub async fn record_unlock(
             },
         )
         .await?;
-        out.notification = Some(Notification::KeypadAnomaly {
-            device_id: device.id,
-            device_name: device.name.clone(),
-            keypad_id: unlock.keypad_id,
-            reason,
-        });
+        out.anomaly = Some(reason);
     }
     Ok(out)
 }

@@ -15,7 +15,8 @@ pub struct NewMember {
     pub email: Email,
     pub display_name: Option<DisplayName>,
     pub role: Role,
-    pub password: NewPassword,
+    /// `None`: door access only; no login until an admin sets a password.
+    pub password: Option<NewPassword>,
 }
 
 #[derive(Default)]
@@ -53,14 +54,13 @@ pub async fn get(app: &App, who: &Principal, id: MemberId) -> AppResult<Member> 
 
 /// Creates a member; `actor` is `None` for the bootstrap admin.
 pub async fn create(app: &App, actor: Option<&Member>, new: NewMember) -> AppResult<Member> {
-    let hash = app.passwords.hash(new.password.expose()).await?;
+    let hash = match &new.password {
+        Some(p) => Some(app.passwords.hash(p.expose()).await?),
+        None => None,
+    };
     let now = crate::domain::now();
     let mut tx = app.db.begin().await?;
-    let keypad_id = counters::next(&mut tx, "keypad_id").await?;
-    let keypad_id = u16::try_from(keypad_id)
-        .ok()
-        .filter(|&k| k != 0)
-        .ok_or_else(|| AppError::Internal("all 65535 keypad ids are used".into()))?;
+    let keypad_id = next_keypad_id(&mut tx).await?;
     let member = Member {
         id: MemberId::new(),
         display_name: new.display_name.map_or_else(
@@ -75,7 +75,7 @@ pub async fn create(app: &App, actor: Option<&Member>, new: NewMember) -> AppRes
         created_at: now,
         updated_at: now,
     };
-    match members::insert(&mut tx, &member, &hash).await {
+    match members::insert(&mut tx, &member, hash.as_deref()).await {
         Err(StorageError::Conflict(_)) => {
             return Err(AppError::conflict("username", "is already taken"));
         }
@@ -87,13 +87,26 @@ pub async fn create(app: &App, actor: Option<&Member>, new: NewMember) -> AppRes
             event::MEMBER_CREATED,
             actor.map_or(Actor::Server, |a| Actor::Member(a.id)),
             Some(member.id.to_string()),
-            json!({ "username": member.username, "role": member.role, "keypad_id": keypad_id }),
+            json!({
+                "username": member.username,
+                "role": member.role,
+                "keypad_id": keypad_id,
+                "password": if hash.is_some() { "set" } else { "none" },
+            }),
         ),
     )
     .await?;
     tx.commit().await?;
     app.list_inputs_changed().await;
     Ok(member)
+}
+
+/// The next free keypad id, or 0 (none) once all 65,535 are taken: OL02
+/// keypad ids are 16 bits, a space may have more members, and only members
+/// with keypad codes need one.
+pub async fn next_keypad_id(conn: &mut AnyConnection) -> AppResult<u16> {
+    let next = counters::next(conn, "keypad_id").await?;
+    Ok(u16::try_from(next).unwrap_or(0))
 }
 
 pub async fn update(

@@ -12,11 +12,12 @@ pub mod auth;
 pub mod bootstrap;
 pub mod device_api;
 pub mod devices;
+pub mod import;
 pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
-pub mod notify;
+pub mod notifications;
 pub mod password;
 pub mod poll_cache;
 pub mod rules;
@@ -36,8 +37,13 @@ pub enum AppError {
     BadRequest(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("some fields are invalid")]
     Validation(FieldErrors),
+    /// A bulk import refused as a whole; every wrong row and field.
+    #[error("{} errors in the file; nothing was imported", .0.len())]
+    Rows(Vec<import::RowError>),
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid username or password")]
@@ -46,6 +52,8 @@ pub enum AppError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("{message}")]
     Conflict {
         message: String,
@@ -55,6 +63,13 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for a moment (password checks all busy, database locked):
+    /// 503 with `Retry-After`, rather than an unbounded queue.
+    #[error("{message}; try again in {retry_after_secs} s")]
+    Busy {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
@@ -93,8 +108,8 @@ pub struct App {
     pub poll_cache: Arc<poll_cache::PollCache>,
     /// Waiting doors and live approval streams of this instance.
     pub approvals: Arc<approvals::ApprovalHub>,
-    /// Alerts that must reach people at once (rate limited).
-    pub notifications: Arc<notify::Notifications>,
+    /// The notification senders and the outbox worker's wake-up.
+    pub notifications: Arc<notifications::Hub>,
     /// In-memory HTTP counters for `/monitoring/metrics`.
     pub http_metrics: monitoring::HttpMetrics,
 }

@@ -6,7 +6,7 @@ use crate::domain::device::Device;
 use crate::storage::device_status::{self, Status};
 use crate::storage::{approvals, devices, now_unix};
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -160,7 +160,59 @@ pub async fn nuki_battery(app: &App, p: BatteryParams, device: Option<&str>) -> 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeviceLabels {
     pub device_id: String,
-    pub device_name: String,
+    pub device_name: LabelText,
+}
+
+/// A label value written escaped as both exposition formats require
+/// (`\` → `\\`, `"` → `\"`, line feed → `\n`); prometheus-client 0.22
+/// writes label values verbatim, and one door named `Door "A"` made
+/// Prometheus drop the whole scrape.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct LabelText(pub String);
+
+impl EncodeLabelValue for LabelText {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The classic Prometheus text format (0.0.4) from the OpenMetrics text
+/// prometheus-client writes: the same samples, without the `# EOF` line,
+/// and with counters' HELP and TYPE named like their `_total` samples.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -207,7 +259,7 @@ pub async fn metrics(app: &App) -> AppResult<String> {
     for d in doors.iter().filter(|d| d.is_enabled) {
         let labels = DeviceLabels {
             device_id: d.id.to_string(),
-            device_name: d.name.clone(),
+            device_name: LabelText(d.name.clone()),
         };
         let Some(s) = statuses.get(&d.id) else {
             up.get_or_create(&labels).set(0);
@@ -304,4 +356,37 @@ pub async fn metrics(app: &App) -> AppResult<String> {
     let mut out = String::new();
     encode(&mut out, &registry).map_err(|e| super::AppError::Internal(e.to_string()))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod exposition_tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let family = Family::<DeviceLabels, Gauge>::default();
+        family
+            .get_or_create(&DeviceLabels {
+                device_id: "1".into(),
+                device_name: LabelText("Door \"A\" C:\\doors\nnext Tür".into()),
+            })
+            .set(1);
+        let mut registry = Registry::default();
+        registry.register("up", "Up", family);
+        let mut out = String::new();
+        encode(&mut out, &registry).expect("encode");
+        assert!(
+            out.contains(r#"device_name="Door \"A\" C:\\doors\nnext Tür""#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn classic_text_names_counters_like_their_samples() {
+        let om = "# HELP x_requests Requests.\n# TYPE x_requests counter\nx_requests_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP x_requests_total Requests.\n# TYPE x_requests_total counter\nx_requests_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
+        );
+    }
 }

@@ -119,7 +119,15 @@ pub async fn create(app: &App, actor: &Principal, new: NewRule) -> AppResult<Rul
         ),
     )
     .await?;
+    for n in crate::app::notifications::checks::rule_change_notices(
+        None,
+        Some(&rule),
+        crate::storage::now_unix(),
+    ) {
+        crate::app::notifications::enqueue(app, &mut tx, &n).await?;
+    }
     tx.commit().await?;
+    app.notifications.wake();
     app.list_inputs_changed().await;
     Ok(rule)
 }
@@ -187,7 +195,15 @@ pub async fn update(app: &App, actor: &Principal, id: RuleId, patch: RulePatch) 
         ),
     )
     .await?;
+    for n in crate::app::notifications::checks::rule_change_notices(
+        Some(&before),
+        Some(&after),
+        crate::storage::now_unix(),
+    ) {
+        crate::app::notifications::enqueue(app, &mut tx, &n).await?;
+    }
     tx.commit().await?;
+    app.notifications.wake();
     app.list_inputs_changed().await;
     Ok(after)
 }
@@ -215,7 +231,15 @@ pub async fn delete(app: &App, actor: &Principal, id: RuleId) -> AppResult<()> {
         ),
     )
     .await?;
+    for n in crate::app::notifications::checks::rule_change_notices(
+        Some(&rule),
+        None,
+        crate::storage::now_unix(),
+    ) {
+        crate::app::notifications::enqueue(app, &mut tx, &n).await?;
+    }
     tx.commit().await?;
+    app.notifications.wake();
     app.list_inputs_changed().await;
     Ok(())
 }

@@ -34,6 +34,12 @@ impl Signing {
         hex::encode(self.master_public)
     }
 
+    /// A short, comparable name for the master public key: the first 8
+    /// bytes of its SHA-256, as `SHA256:ab:cd:...`.
+    pub fn master_fingerprint(&self) -> String {
+        fingerprint(&self.master_public)
+    }
+
     /// Unix second the sub-key certificate expires (0 = never), online only.
     pub fn subkey_expires_at(&self) -> Option<i64> {
         self.online
@@ -52,6 +58,14 @@ impl Signing {
             )
         })
     }
+}
+
+/// See [`Signing::master_fingerprint`].
+pub fn fingerprint(public: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(public);
+    let parts: Vec<String> = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("SHA256:{}", parts.join(":"))
 }
 
 /// The master key file the first start creates in the data directory.
@@ -198,12 +212,20 @@ fn create_master(path: &std::path::Path) -> anyhow::Result<SigningKey> {
     }
     let key = openlatch_keytool::keyfile::create_master(path).map_err(|e| anyhow!("{e}"))?;
     let pub_hex = openlatch_keytool::public_key_hex(&key);
+    let path = crate::datadir::absolute(path);
+    // Loud on purpose: a server started in the wrong working directory gets
+    // here too, and every door provisioned before would refuse its lists.
     tracing::warn!(
         path = %path.display(),
         master_public_key = %pub_hex,
-        "first start: created a master key and a sub-key so that signing just works. Provision \
-         doors with this master public key; then move the master private key offline \
-         (copy it away, set OPENLATCH_MASTER_PUBLIC_KEY, delete the file here)"
+        fingerprint = %fingerprint(&key.verifying_key().to_bytes()),
+        "NEW MASTER KEY CREATED at {}: this is a first start with an empty data directory. \
+         If this server ran before, it was started in another directory (the data directory is \
+         relative to where it starts): stop it now, before any door is provisioned, and start \
+         it with OPENLATCH_DATA_DIR set to the old directory. Otherwise provision doors with \
+         this master public key, then move the master private key offline (copy it away, set \
+         OPENLATCH_MASTER_PUBLIC_KEY, delete the file here)",
+        path.display()
     );
     Ok(key)
 }

@@ -404,8 +404,7 @@ pub async fn week_view(app: &App, member: MemberId) -> AppResult<WeekView> {
                 let until = c
                     .next_boundary
                     .map_or(at + validity, |b| b.min(at + validity));
-                let bytes =
-                    allowlist::encode(&allowlist::builder(&c, &inputs.keypads, 0, at, until))?;
+                let bytes = allowlist::encode_compiled(&c, &inputs.keypads, 0, at, until)?;
                 list_bytes = Some((until, bytes));
             }
             let Some((_, bytes)) = &list_bytes else {

@@ -109,12 +109,10 @@ pub async fn authenticate(app: &App, cookie_value: &str) -> AppResult<WebSession
     })
 }
 
-/// Ends the session: the cookie is worthless afterwards, wherever a copy of it went.
+/// Ends the session (audited like the API's logout): the cookie is
+/// worthless afterwards, wherever a copy of it went.
 pub async fn logout(app: &App, who: &WebSession) -> AppResult<()> {
-    let mut tx = app.db.begin().await?;
-    sessions::revoke(&mut tx, who.principal.session.id, now_unix()).await?;
-    tx.commit().await?;
-    Ok(())
+    auth::logout(app, &who.principal).await
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod event {
     pub const KEY_REVOKED: &str = "key_revoked";
     pub const LOGIN_FAILED: &str = "login_failed";
     pub const LOGIN_SUCCEEDED: &str = "login_succeeded";
+    pub const LOGGED_OUT: &str = "logged_out";
     pub const DEVICE_REGISTERED: &str = "device_registered";
     pub const DEVICE_UPDATED: &str = "device_updated";
     pub const DEVICE_DELETED: &str = "device_deleted";
@@ -37,6 +38,7 @@ pub mod event {
     pub const RULE_DELETED: &str = "rule_deleted";
     pub const ALLOWLIST_GENERATED: &str = "allowlist_generated";
     pub const ALLOWLIST_SIGNED: &str = "allowlist_signed";
+    pub const MEMBERS_IMPORTED: &str = "members_imported";
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.

@@ -143,7 +143,8 @@ impl Compiled {
 }
 
 /// Compiles every key. `horizon` bounds the search for DST changes (the
-/// longest validity a list may get).
+/// longest validity a list may get). No member has keypad codes here, so
+/// every entry carries keypad id 0; see [`compile_with_keypads`].
 pub fn compile(
     members: &[Member],
     keys: &[NfcKey],
@@ -151,16 +152,80 @@ pub fn compile(
     now: i64,
     horizon: i64,
 ) -> Compiled {
+    compile_with_keypads(members, keys, rules, &HashMap::new(), now, horizon)
+}
+
+/// [`compile`] where `enrolled_keypads` names the members with keypad codes
+/// enrolled and their keypad ids. Only their entries carry a keypad id, so
+/// everyone else with the same access shares one OL02 profile.
+pub fn compile_with_keypads(
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    enrolled_keypads: &HashMap<MemberId, u16>,
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    compile_inner(members, keys, rules, enrolled_keypads, now, horizon, true)
+}
+
+/// [`compile_with_keypads`] for a list build: the same entries, without
+/// the per-rule outcomes that only an explanation shows (at 100,000 keys
+/// and a hundred rules those were ten million records per build).
+pub fn compile_entries(
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    enrolled_keypads: &HashMap<MemberId, u16>,
+    now: i64,
+    horizon: i64,
+) -> Compiled {
+    compile_inner(members, keys, rules, enrolled_keypads, now, horizon, false)
+}
+
+fn compile_inner(
+    members: &[Member],
+    keys: &[NfcKey],
+    rules: &[Rule],
+    enrolled_keypads: &HashMap<MemberId, u16>,
+    now: i64,
+    horizon: i64,
+    explain: bool,
+) -> Compiled {
     let by_id: HashMap<MemberId, &Member> = members.iter().map(|m| (m.id, m)).collect();
     let mut ordered: Vec<&Rule> = rules.iter().collect();
     // Higher priority first; on a tie the older rule wins.
     ordered.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
+    // Which rules can target a key: those for everyone or a role (checked
+    // for every key), and those naming members or keys (looked up).
+    let mut broad = Vec::new();
+    let mut by_member: HashMap<MemberId, Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<KeyId, Vec<usize>> = HashMap::new();
+    for (i, r) in ordered.iter().enumerate() {
+        if r.targets.is_empty() || r.targets.iter().any(|t| matches!(t, Target::Role(_))) {
+            broad.push(i);
+            continue;
+        }
+        for t in &r.targets {
+            match t {
+                Target::Member(m) => by_member.entry(*m).or_default().push(i),
+                Target::Key(k) => by_key.entry(*k).or_default().push(i),
+                Target::Role(_) => {}
+            }
+        }
+    }
     let mut ctx = Ctx {
+        broad,
+        by_member,
+        by_key,
+        explain,
         now,
         horizon,
         members: by_id,
         rules: ordered,
         dst: HashMap::new(),
+        window_slots: HashMap::new(),
+        keypads: enrolled_keypads,
     };
     let mut out = Vec::with_capacity(keys.len());
     let mut overflows = Vec::new();
@@ -197,12 +262,22 @@ pub fn compile(
 }
 
 struct Ctx<'a> {
+    /// Indices into `rules` of rules for everyone or for a role.
+    broad: Vec<usize>,
+    by_member: HashMap<MemberId, Vec<usize>>,
+    by_key: HashMap<KeyId, Vec<usize>>,
+    /// Record every rule's outcome per key (for explanations).
+    explain: bool,
     now: i64,
     horizon: i64,
     members: HashMap<MemberId, &'a Member>,
     rules: Vec<&'a Rule>,
     /// Next offset change per timezone name.
     dst: HashMap<&'static str, Option<i64>>,
+    /// UTC slots per time-window rule: the same for every key at `now`, and
+    /// the costliest step, so computed once per build, not once per key.
+    window_slots: HashMap<RuleId, (Vec<Slot>, String)>,
+    keypads: &'a HashMap<MemberId, u16>,
 }
 
 enum Presence<'a> {
@@ -285,9 +360,27 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
+    /// The rules that may target `key`, in priority order.
+    fn candidates(&self, key: &NfcKey, member: &Member) -> Vec<&'a Rule> {
+        let mut c = self.broad.clone();
+        if let Some(v) = self.by_member.get(&member.id) {
+            c.extend(v);
+        }
+        if let Some(v) = self.by_key.get(&key.id) {
+            c.extend(v);
+        }
+        c.sort_unstable();
+        c.dedup();
+        c.into_iter().map(|i| self.rules[i]).collect()
+    }
+
     fn compile_key(&mut self, key: &NfcKey) -> KeyResult {
         let member = self.members.get(&key.member_id).copied();
-        let mut rules = self.outcomes_for(key, member);
+        let mut rules = if self.explain {
+            self.outcomes_for(key, member)
+        } else {
+            Vec::new()
+        };
         let result = |entry: Option<CompiledEntry>, why: Option<String>, rules| KeyResult {
             key_id: key.id,
             uid: key.uid.clone(),
@@ -310,9 +403,8 @@ impl<'a> Ctx<'a> {
             return result(None, why, rules);
         };
         let matching: Vec<&'a Rule> = self
-            .rules
-            .iter()
-            .copied()
+            .candidates(key, member)
+            .into_iter()
             .filter(|r| self.in_force(r) && targets(r, key, member))
             .collect();
         let expires = key.expires_at.map_or(0, |t| t.timestamp());
@@ -327,7 +419,7 @@ impl<'a> Ctx<'a> {
             valid_from: 0,
             valid_until: expires,
             slots: Vec::new(),
-            keypad_id: member.keypad_id,
+            keypad_id: self.keypads.get(&member.id).copied().unwrap_or(0),
             sponsor_id: None,
         };
         let emergency = key.access_type == Some(KeyAccessType::Emergency);
@@ -515,9 +607,16 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
                 if let RuleParams::TimeWindow(tw) = &w.params {
-                    let next = self.next_dst(tw.timezone);
-                    let local = describe_window(tw);
-                    for slot in window_slots(tw, now, next) {
+                    let (utc, local) = match self.window_slots.get(&w.id) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let next = self.next_dst(tw.timezone);
+                            let s = (window_slots(tw, now, next), describe_window(tw));
+                            self.window_slots.insert(w.id, s.clone());
+                            s
+                        }
+                    };
+                    for slot in utc {
                         let src = SlotSource {
                             rule_id: w.id,
                             rule_name: w.name.clone(),

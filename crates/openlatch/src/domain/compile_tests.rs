@@ -113,9 +113,28 @@ fn no_rules_members_unrestricted_guests_absent() {
     let c = run(&[m, g], &[km.clone(), kg.clone()], &[], t(WINTER));
     let e = entry(&c, &km).expect("member present");
     assert_eq!(e.access_type, AccessType::Unrestricted);
-    assert_eq!(e.keypad_id, 7);
+    // No keypad codes enrolled: no keypad id, whatever the member row holds.
+    assert_eq!(e.keypad_id, 0);
     assert!(entry(&c, &kg).is_none());
     assert!(result(&c, &kg).excluded_because.is_some());
+}
+
+#[test]
+fn only_members_with_enrolled_keypads_carry_a_keypad_id() {
+    let (a, b) = (member(Role::Member), member(Role::Member));
+    let (ka, kb) = (key(&a, "04A1B2C3"), key(&b, "04A1B2C4"));
+    let enrolled = HashMap::from([(b.id, 42u16)]);
+    let now = t(WINTER);
+    let c = compile_with_keypads(
+        &[a, b],
+        &[ka.clone(), kb.clone()],
+        &[],
+        &enrolled,
+        now,
+        now + DAY,
+    );
+    assert_eq!(entry(&c, &ka).expect("a").keypad_id, 0);
+    assert_eq!(entry(&c, &kb).expect("b").keypad_id, 42);
 }
 
 #[test]

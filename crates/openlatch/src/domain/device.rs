@@ -46,22 +46,13 @@ impl fmt::Debug for DeviceToken {
 }
 
 /// A device name: 1 to 64 characters.
-pub fn parse_device_name(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    let len = t.chars().count();
-    if len == 0 || len > 64 || t.chars().any(char::is_control) {
-        return Err("must be 1 to 64 characters without control characters");
-    }
-    Ok(t.to_owned())
+pub fn parse_device_name(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 1, 64)
 }
 
 /// A free-text location ("Front door, ground floor"): at most 100 characters.
-pub fn parse_location(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    if t.chars().count() > 100 || t.chars().any(char::is_control) {
-        return Err("must be at most 100 characters without control characters");
-    }
-    Ok(t.to_owned())
+pub fn parse_location(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 0, 100)
 }
 
 #[cfg(test)]

@@ -94,12 +94,8 @@ impl FromStr for KeyAccessType {
 }
 
 /// A free-text label such as "Blue keychain tag".
-pub fn parse_label(raw: &str) -> Result<String, &'static str> {
-    let trimmed = raw.trim();
-    if trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control) {
-        return Err("must be at most 100 characters without control characters");
-    }
-    Ok(trimmed.to_owned())
+pub fn parse_label(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 0, 100)
 }
 
 #[cfg(test)]

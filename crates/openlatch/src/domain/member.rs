@@ -95,7 +95,11 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         const MSG: &str = "must be an e-mail address like name@example.org";
         let raw = raw.trim();
-        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.len() > 254
+            || raw
+                .chars()
+                .any(|c| c.is_whitespace() || !super::text::is_allowed(c))
+        {
             return Err(MSG);
         }
         let (local, domain) = raw.rsplit_once('@').ok_or(MSG)?;
@@ -120,13 +124,8 @@ impl Email {
 pub struct DisplayName(String);
 
 impl DisplayName {
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let trimmed = raw.trim();
-        let len = trimmed.chars().count();
-        if len == 0 || len > 100 || trimmed.chars().any(char::is_control) {
-            return Err("must be 1 to 100 characters without control characters");
-        }
-        Ok(Self(trimmed.to_owned()))
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        super::text::parse_text(raw, 1, 100).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -13,6 +13,7 @@ pub mod key;
 pub mod keypad;
 pub mod member;
 pub mod rule;
+pub mod text;
 pub mod validation;
 
 pub use ids::{DeviceId, KeyId, MemberId, RuleId};
@@ -27,7 +28,45 @@ pub fn from_unix(secs: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
+/// The range of times the API takes: doors count unsigned seconds since
+/// 1970, and RFC 3339 has four-digit years.
+pub const TIME_RANGE_MESSAGE: &str =
+    "must be an RFC 3339 time with offset between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z, \
+     e.g. 2026-03-01T15:00:00+01:00";
+
+/// Parses an RFC 3339 time the server can store, compile and explain.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| (0..=253_402_300_799).contains(&t.timestamp()))
+        .ok_or(TIME_RANGE_MESSAGE)
+}
+
 /// Now, to the second: what is stored is what the API shows.
 pub fn now() -> DateTime<Utc> {
     from_unix(Utc::now().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_before_1970_or_past_9999_are_refused() {
+        for bad in [
+            "1969-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "1970-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "yesterday",
+        ] {
+            assert!(super::parse_time(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "1970-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2026-03-01T15:00:00+01:00",
+        ] {
+            assert!(super::parse_time(good).is_ok(), "{good}");
+        }
+    }
 }

@@ -230,15 +230,9 @@ impl Params<'_> {
         match self.obj.get(field) {
             None | Some(Value::Null) => Some(None),
             Some(x) => {
-                let parsed = x
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&Utc));
+                let parsed = x.as_str().and_then(|s| super::parse_time(s).ok());
                 if parsed.is_none() {
-                    self.v.fail(
-                        &Self::name(field),
-                        "must be an RFC 3339 time with offset, e.g. 2026-03-01T15:00:00+01:00",
-                    );
+                    self.v.fail(&Self::name(field), super::TIME_RANGE_MESSAGE);
                     return None;
                 }
                 Some(parsed)
@@ -513,14 +507,9 @@ pub struct Rule {
     pub seq: i64,
 }
 
-/// A rule name: 1 to 100 characters, no control characters.
-pub fn parse_rule_name(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
-    let n = t.chars().count();
-    if n == 0 || n > 100 || t.chars().any(char::is_control) {
-        return Err("must be 1 to 100 characters without control characters");
-    }
-    Ok(t.to_owned())
+/// A rule name: 1 to 100 characters of plain text.
+pub fn parse_rule_name(raw: &str) -> Result<String, String> {
+    super::text::parse_text(raw, 1, 100)
 }
 
 #[cfg(test)]

@@ -276,14 +276,9 @@ fn explain_view(e: Explanation) -> ExplainView {
 }
 
 fn parse_time(field: &str, s: &str) -> Result<i64, AppError> {
-    DateTime::parse_from_rfc3339(s)
+    crate::domain::parse_time(s)
         .map(|t| t.timestamp())
-        .map_err(|_| {
-            AppError::field(
-                field,
-                "must be an RFC 3339 time such as 2026-01-15T10:30:00Z",
-            )
-        })
+        .map_err(|m| AppError::field(field, m))
 }
 
 /// Why a UID gets what it gets: the compiled entry, the rules behind it,

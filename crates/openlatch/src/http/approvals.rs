@@ -33,6 +33,7 @@ pub struct ApprovalItem {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// pending (default), approved, denied, timeout or abandoned.

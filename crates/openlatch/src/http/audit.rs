@@ -5,6 +5,8 @@ use super::extract::{ApiQuery, Staff};
 use crate::app::{audit, App, AppError};
 use crate::storage::audit::Entry;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,7 @@ impl From<Entry> for AuditView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// One event type; `anomaly_detected` also finds `anomaly_outside_hours`.
@@ -48,35 +51,64 @@ pub struct AuditQuery {
     actor_id: Option<String>,
     /// RFC 3339; entries at or after this time.
     since: Option<String>,
-    /// Default 100, at most 1000.
+    /// Default 100, at most 1000 (CSV: default and at most 100,000).
     limit: Option<i64>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
 }
 
-/// The audit log, newest first (admin, keyholder).
+/// The audit log, newest first (admin, keyholder). `format=csv` gives the
+/// same rows as CSV (`id,created_at,event_type,actor_id,target_id,details`,
+/// details as JSON) for a spreadsheet or an archive.
 #[utoipa::path(get, path = "/audit-log", tag = "audit", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = [AuditView]), (status = 401, body = ErrorBody),
+    responses((status = 200, body = [AuditView]),
+              (status = 200, content_type = "text/csv", body = String),
+              (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn query_audit_log(
     State(app): State<App>,
     _: Staff,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditView>>, AppError> {
-    let since = match q
+) -> Result<Response, AppError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::field("format", "must be json or csv")),
+    };
+    let since = q
         .since
         .as_deref()
-        .map(DateTime::parse_from_rfc3339)
+        .map(crate::domain::parse_time)
         .transpose()
-    {
-        Ok(s) => s.map(|s| s.with_timezone(&Utc)),
-        Err(_) => return Err(AppError::field("since", "must be an RFC 3339 time")),
+        .map_err(|m| AppError::field("since", m))?;
+    let filter = audit::Query {
+        event_type: q.event_type.as_deref(),
+        actor_id: q.actor_id.as_deref(),
+        since,
+        limit: q.limit,
     };
+    if csv {
+        let body = audit::export_csv(&app, &filter).await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit-log.csv\"",
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
     let rows = audit::query(
         &app,
-        q.event_type.as_deref(),
-        q.actor_id.as_deref(),
-        since,
-        q.limit,
+        filter.event_type,
+        filter.actor_id,
+        filter.since,
+        filter.limit,
     )
     .await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
+    let rows: Vec<AuditView> = rows.into_iter().map(Into::into).collect();
+    Ok(Json(rows).into_response())
 }

@@ -1,10 +1,11 @@
-//! `POST /auth/login`, `POST /auth/refresh`.
+//! `POST /auth/login`, `POST /auth/refresh`, `POST /auth/logout`, `POST /auth/logout-all`.
 
 use super::error::ErrorBody;
 use super::extract::{AnyMember, ApiJson, ClientAddr};
 use crate::app::auth::{self, IssuedToken};
 use crate::app::{App, AppError};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,13 +15,17 @@ pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
 }
 
 /// Deliberately not `Debug`: it holds a password.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     username: String,
+    #[schema(max_length = 1024)]
     password: String,
 }
 
@@ -67,4 +72,23 @@ async fn refresh(
     AnyMember(who): AnyMember,
 ) -> Result<Json<TokenResponse>, AppError> {
     Ok(Json(auth::refresh(&app, &who)?.into()))
+}
+
+/// Ends the session behind this token; the token and any refreshed from it stop working.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "The session has ended"), (status = 401, body = ErrorBody)))]
+async fn logout(State(app): State<App>, AnyMember(who): AnyMember) -> Result<StatusCode, AppError> {
+    auth::logout(&app, &who).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the caller (all browsers and devices), this one included.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the caller has ended"), (status = 401, body = ErrorBody)))]
+async fn logout_all(
+    State(app): State<App>,
+    AnyMember(who): AnyMember,
+) -> Result<StatusCode, AppError> {
+    auth::logout_all(&app, &who).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,11 +5,9 @@ use super::error::ErrorBody;
 use super::extract::{ApiJson, Door};
 use crate::app::approvals::{self, ApprovalStatusWire, Opened};
 use crate::app::{device_api, App, AppError};
-use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::domain::device::{Heartbeat, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, NUKI_STATES};
 use crate::domain::{MemberId, Validation};
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,6 +26,7 @@ pub fn routes() -> OpenApiRouter<App> {
 #[allow(dead_code)]
 pub struct DeviceEventBody {
     /// Hex UID; empty for events not tied to a card (nuki_*, locked_*).
+    #[schema(pattern = r"^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})?$")]
     uid: String,
     /// A device event type, e.g. `access_granted`.
     event: String,
@@ -36,7 +35,7 @@ pub struct DeviceEventBody {
     /// Optional per-device sequence number (u32), used for deduplication.
     seq: Option<u32>,
     /// Optional object, at most 4 KiB.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
 }
 
@@ -65,18 +64,11 @@ async fn post_events(
     Door(device): Door,
     req: Request,
 ) -> Result<Json<EventsReply>, AppError> {
-    let bytes = Bytes::from_request(req, &app).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge
-        } else {
-            AppError::BadRequest(e.body_text())
-        }
-    })?;
+    let bytes = super::extract::read_body(req, &app).await?;
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(AppError::PayloadTooLarge);
     }
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let value = super::strict_json::parse_body(&bytes)?;
     let serde_json::Value::Array(batch) = value else {
         return Err(AppError::field("body", "must be a JSON array of events"));
     };
@@ -95,6 +87,23 @@ async fn post_events(
     }))
 }
 
+/// The lock states a heartbeat may report (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum NukiStateDoc {
+    Locked,
+    Unlocked,
+    Unlatched,
+    Unlatching,
+    Unlocking,
+    Locking,
+    MotorBlocked,
+    Uncalibrated,
+    BootRun,
+    Unknown,
+}
+
 /// The seed's heartbeat; NUKI fields are absent when the door has no lock.
 #[derive(Deserialize, ToSchema)]
 pub struct HeartbeatBody {
@@ -108,16 +117,19 @@ pub struct HeartbeatBody {
     nuki_battery_critical: Option<bool>,
     nuki_paired: Option<bool>,
     /// locked, unlocked, ... (stored, never shown by monitoring).
+    #[schema(value_type = Option<NukiStateDoc>)]
     nuki_state: Option<String>,
 }
 
 impl HeartbeatBody {
     fn parse(self) -> Result<Heartbeat, AppError> {
         let mut v = Validation::default();
-        let fw = self.firmware_version.trim();
-        if fw.is_empty() || fw.len() > 64 || fw.chars().any(char::is_control) {
-            v.fail("firmware_version", "must be 1 to 64 characters");
-        }
+        let fw = v
+            .field(
+                "firmware_version",
+                crate::domain::text::parse_text(&self.firmware_version, 1, 64),
+            )
+            .unwrap_or_default();
         for (name, value) in [
             ("allowlist_version", self.allowlist_version),
             ("uptime_seconds", self.uptime_seconds),
@@ -137,17 +149,18 @@ impl HeartbeatBody {
             v.fail("nuki_battery_percent", "must be 0 to 100, or -1 if unknown");
         }
         if let Some(s) = &self.nuki_state {
-            let ok = (1..=32).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            if !ok {
-                v.fail("nuki_state", "must be a lock state such as locked");
+            if !NUKI_STATES.contains(&s.as_str()) {
+                v.fail(
+                    "nuki_state",
+                    format!("must be one of {}", NUKI_STATES.join(", ")),
+                );
             }
         }
         if !v.is_ok() {
             return Err(AppError::Validation(v.into_errors()));
         }
         Ok(Heartbeat {
-            firmware_version: fw.to_owned(),
+            firmware_version: fw,
             allowlist_version: self.allowlist_version,
             uptime_seconds: self.uptime_seconds,
             free_heap: self.free_heap,

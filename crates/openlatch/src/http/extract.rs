@@ -21,15 +21,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::BadRequest(e.body_text())
-            }
-        })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let bytes = read_body(req, state).await?;
+        let value = super::strict_json::parse_body(&bytes)?;
+        // serde would fill a struct from an array in field order.
+        if !value.is_object() {
+            return Err(AppError::field("body", "must be a JSON object"));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {
@@ -37,6 +34,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 field_error(&path, &e.into_inner().to_string())
             })
     }
+}
+
+/// The raw body within the size limit: too large is 413, a broken body 400.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::BadRequest(e.body_text())
+        }
+    })
 }
 
 /// Query parameters, with the same field-level errors as bodies.
@@ -217,14 +225,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
         if !has_body {
             return Ok(ApiJsonOrEmpty(T::default()));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(ApiJsonOrEmpty(T::default()));
         }
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let value = super::strict_json::parse_body(&bytes)?;
+        // serde would fill a struct from an array in field order.
+        if !value.is_object() {
+            return Err(AppError::field("body", "must be a JSON object"));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJsonOrEmpty)
             .map_err(|e| {

@@ -25,7 +25,8 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "monitoring",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
-    let db_ok = app.db.ping().await;
+    // Reads may work while writes fail (disk full): both must.
+    let db_ok = app.db.ping().await && app.db.writable().await;
     let status = if db_ok {
         StatusCode::OK
     } else {

@@ -59,6 +59,7 @@ impl From<NfcKey> for KeyView {
 pub struct RegisterKeyRequest {
     member_id: String,
     /// Hex, 4, 7 or 10 bytes; `:`, `-` and spaces are ignored.
+    #[schema(pattern = r"^[0-9A-Fa-f:\- ]{8,40}$")]
     uid: String,
     label: Option<String>,
     key_type: Option<String>,
@@ -85,11 +86,7 @@ impl RegisterKeyRequest {
         let key_type = v.optional("key_type", self.key_type.as_deref().map(KeyType::parse));
         let expires_at = v.optional(
             "expires_at",
-            self.expires_at.as_deref().map(|s| {
-                DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| "must be an RFC 3339 time such as 2026-12-31T23:59:59Z")
-            }),
+            self.expires_at.as_deref().map(crate::domain::parse_time),
         );
         let access_type = v.optional(
             "access_type",

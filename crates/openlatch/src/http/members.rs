@@ -66,6 +66,7 @@ async fn detail(app: &App, m: Member) -> Result<MemberDetailView, AppError> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberFilter {
     /// `admin`, `keyholder`, `member` or `guest`.
@@ -76,10 +77,14 @@ pub struct MemberFilter {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemberRequest {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{2,31}$")]
     username: String,
+    #[schema(max_length = 254)]
     email: String,
-    /// At least 10 characters.
-    password: String,
+    /// 10 to 128 characters. Without one the member has door access but
+    /// cannot log in until an admin sets a password.
+    #[schema(min_length = 10, max_length = 128)]
+    password: Option<String>,
     /// Defaults to the username.
     display_name: Option<String>,
     /// Defaults to `member`.
@@ -91,7 +96,7 @@ impl CreateMemberRequest {
         let mut v = Validation::default();
         let username = v.field("username", Username::parse(&self.username));
         let email = v.field("email", Email::parse(&self.email));
-        let password = v.field("password", NewPassword::parse(&self.password));
+        let password = v.optional("password", self.password.as_deref().map(NewPassword::parse));
         let display_name = v.optional(
             "display_name",
             self.display_name.as_deref().map(DisplayName::parse),
@@ -162,6 +167,7 @@ pub struct UpdateMeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
     new_password: String,
 }
 

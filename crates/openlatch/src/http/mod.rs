@@ -9,11 +9,16 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod keypad;
 pub mod keys;
 pub mod members;
 pub mod monitoring;
+pub mod notifications;
+pub mod openapi_errors;
+pub mod retry;
 pub mod rules;
+pub mod strict_json;
 pub mod web;
 
 use crate::app::{App, AppError};
@@ -50,6 +55,7 @@ fn api_routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(members::routes())
+        .merge(import::routes())
         .merge(keys::routes())
         .merge(audit::routes())
         .merge(devices::routes())
@@ -60,12 +66,14 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(rules::routes())
         .merge(allowlist::routes())
         .merge(keypad::routes())
+        .merge(notifications::routes())
 }
 
 pub fn router(app: App) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_routes())
         .split_for_parts();
+    openapi_errors::document_common_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     api.route(
         "/api/v1/openapi.json",
@@ -73,7 +81,14 @@ pub fn router(app: App) -> Router {
     )
     .merge(web::router())
     .fallback(fallback)
+    // axum's own 405 has an empty body; every error keeps the one JSON
+    // shape (an HTML page for the web UI's paths).
+    .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        retry::retry_conflicts,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
         monitoring::count_requests,
@@ -97,6 +112,15 @@ async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
     if uri.path().starts_with("/api/") {
         AppError::NotFound("route").into_response()
     } else {
-        web::not_found().await
+        web::error_page(AppError::NotFound("page"))
+    }
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        AppError::MethodNotAllowed.into_response()
+    } else {
+        web::error_page(AppError::MethodNotAllowed)
     }
 }

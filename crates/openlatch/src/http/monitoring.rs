@@ -44,6 +44,7 @@ fn text(body: String, content_type: &'static str) -> Response {
 }
 
 #[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct BatteryQuery {
     /// Warning at or below this percentage (default 30).
@@ -102,10 +103,24 @@ async fn nuki_battery(
               (status = 401, body = ErrorBody)))]
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Response, AppError> {
     check_token(&app, &headers)?;
-    Ok(text(
-        monitoring::metrics(&app).await?,
-        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-    ))
+    let openmetrics = monitoring::metrics(&app).await?;
+    // The classic format unless the scraper asks for OpenMetrics.
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    Ok(if wants_openmetrics {
+        text(
+            openmetrics,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        text(
+            monitoring::to_prometheus_text(&openmetrics),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    })
 }
 
 /// Counts every request by method, route template and status.

@@ -71,6 +71,7 @@ impl From<Rule> for RuleView {
 #[serde(deny_unknown_fields)]
 pub struct CreateRuleRequest {
     name: String,
+    #[schema(value_type = RuleTypeDoc)]
     rule_type: String,
     /// Per `rule_type`, see docs/access-rules.md.
     #[schema(value_type = Object)]
@@ -238,4 +239,16 @@ async fn delete_rule(
 ) -> Result<StatusCode, AppError> {
     rules::delete(&app, &admin, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The rule types (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RuleTypeDoc {
+    TimeWindow,
+    DateRange,
+    GuestSponsor,
+    RoleMinimum,
+    GlobalOverride,
 }

@@ -52,6 +52,34 @@ pub async fn insert(conn: &mut AnyConnection, l: &StoredList) -> Result<()> {
     Ok(())
 }
 
+/// What deciding on a new build needs of the newest list, without its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub version: i64,
+    pub valid_until: i64,
+    pub content_hash: String,
+    pub signed: bool,
+}
+
+pub async fn latest_head(conn: &mut AnyConnection) -> Result<Option<Head>> {
+    let row = sqlx::query(
+        "SELECT version, valid_until, content_hash, \
+         CASE WHEN signed_bytes IS NULL THEN 0 ELSE 1 END AS signed \
+         FROM allowlists ORDER BY version DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(Head {
+            version: r.try_get("version")?,
+            valid_until: r.try_get("valid_until")?,
+            content_hash: r.try_get("content_hash")?,
+            signed: r.try_get::<i64, _>("signed")? != 0,
+        })),
+        None => Ok(None),
+    }
+}
+
 /// The newest built list, signed or not.
 pub async fn latest(conn: &mut AnyConnection) -> Result<Option<StoredList>> {
     let sql = format!("SELECT {COLUMNS} FROM allowlists ORDER BY version DESC LIMIT 1");

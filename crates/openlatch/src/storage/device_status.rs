@@ -141,15 +141,34 @@ pub async fn raise_battery_alarm(
     Ok(row.is_some())
 }
 
-/// Re-arms the alarm after a recovery.
+/// Raises the critical-battery alarm if it is armed; true when this call raised it.
+pub async fn raise_battery_critical(
+    conn: &mut AnyConnection,
+    device: DeviceId,
+    now: i64,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "INSERT INTO nuki_battery_alarm (device_id, raised, updated_at, critical_raised) \
+         VALUES ($1, 0, $2, 1) \
+         ON CONFLICT (device_id) DO UPDATE SET critical_raised = 1, updated_at = $2 \
+         WHERE nuki_battery_alarm.critical_raised = 0 RETURNING device_id",
+    )
+    .bind(device.to_string())
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Re-arms both alarms after a recovery.
 pub async fn rearm_battery_alarm(
     conn: &mut AnyConnection,
     device: DeviceId,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE nuki_battery_alarm SET raised = 0, updated_at = $2 \
-         WHERE device_id = $1 AND raised = 1",
+        "UPDATE nuki_battery_alarm SET raised = 0, critical_raised = 0, updated_at = $2 \
+         WHERE device_id = $1 AND (raised = 1 OR critical_raised = 1)",
     )
     .bind(device.to_string())
     .bind(now)

@@ -121,3 +121,42 @@ pub async fn list_unrevoked_for_member(
         .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Rows per multi-row INSERT (10 parameters each).
+const BATCH: usize = 500;
+
+/// Inserts keys in multi-row statements (bulk import).
+pub async fn insert_many(conn: &mut AnyConnection, ks: &[NfcKey]) -> Result<()> {
+    for chunk in ks.chunks(BATCH) {
+        let mut sql = String::from(
+            "INSERT INTO nfc_keys (id, member_id, uid, label, key_type, access_type, expires_at, \
+             revoked_at, revoke_reason, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let params: Vec<String> = (1..=10).map(|p| format!("${}", b + p)).collect();
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q
+                .bind(k.id.to_string())
+                .bind(k.member_id.to_string())
+                .bind(k.uid.as_str())
+                .bind(&k.label)
+                .bind(k.key_type.as_deref())
+                .bind(k.access_type.map(|a| a.as_str()))
+                .bind(k.expires_at.map(|t| t.timestamp()))
+                .bind(k.revoked_at.map(|t| t.timestamp()))
+                .bind(k.revoke_reason.as_deref())
+                .bind(k.created_at.timestamp());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -12,7 +12,8 @@ const COLUMNS: &str =
 
 fn from_row(row: &AnyRow) -> Result<Member> {
     let role: String = row.try_get("role")?;
-    let keypad_id: i64 = row.try_get("keypad_id")?;
+    // NULL: no keypad id (all 65,535 were taken when the member was created).
+    let keypad_id: i64 = row.try_get::<Option<i64>, _>("keypad_id")?.unwrap_or(0);
     Ok(Member {
         id: parse_id(&row.try_get::<String, _>("id")?, "member id")?,
         username: row.try_get("username")?,
@@ -29,7 +30,12 @@ fn from_row(row: &AnyRow) -> Result<Member> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, m: &Member, password_hash: &str) -> Result<()> {
+/// `password_hash` `None`: the member cannot log in until one is set.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    m: &Member,
+    password_hash: Option<&str>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO members (id, username, email, display_name, role, is_active, \
          password_hash, keypad_id, created_at, updated_at) \
@@ -42,7 +48,7 @@ pub async fn insert(conn: &mut AnyConnection, m: &Member, password_hash: &str) -
     .bind(m.role.as_str())
     .bind(flag(m.is_active))
     .bind(password_hash)
-    .bind(i64::from(m.keypad_id))
+    .bind((m.keypad_id != 0).then_some(i64::from(m.keypad_id)))
     .bind(m.created_at.timestamp())
     .bind(m.updated_at.timestamp())
     .execute(conn)
@@ -76,11 +82,11 @@ pub async fn get_for_update(
     row.as_ref().map(from_row).transpose()
 }
 
-/// The member and their password hash, for login and password checks.
+/// The member and their password hash (none: may not log in), for login.
 pub async fn get_with_password_hash(
     conn: &mut AnyConnection,
     username: &str,
-) -> Result<Option<(Member, String)>> {
+) -> Result<Option<(Member, Option<String>)>> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM members WHERE username = $1");
     let row = sqlx::query(&sql)
         .bind(username)
@@ -97,9 +103,10 @@ pub async fn password_hash(conn: &mut AnyConnection, id: MemberId) -> Result<Opt
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-    row.map(|r| r.try_get("password_hash"))
-        .transpose()
-        .map_err(Into::into)
+    match row {
+        Some(r) => Ok(r.try_get::<Option<String>, _>("password_hash")?),
+        None => Ok(None),
+    }
 }
 
 pub async fn list(
@@ -200,4 +207,51 @@ pub async fn search(
     .fetch_all(conn)
     .await?;
     Ok((rows.iter().map(from_row).collect::<Result<_>>()?, total))
+}
+
+/// Rows per multi-row INSERT: 10 parameters each stays well below the
+/// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+const BATCH: usize = 500;
+
+/// Inserts members without a password in multi-row statements (bulk import).
+pub async fn insert_many_without_password(conn: &mut AnyConnection, ms: &[Member]) -> Result<()> {
+    for chunk in ms.chunks(BATCH) {
+        let mut sql = String::from(
+            "INSERT INTO members (id, username, email, display_name, role, is_active, \
+             password_hash, keypad_id, created_at, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, NULL, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for m in chunk {
+            q = q
+                .bind(m.id.to_string())
+                .bind(&m.username)
+                .bind(&m.email)
+                .bind(&m.display_name)
+                .bind(m.role.as_str())
+                .bind(flag(m.is_active))
+                .bind((m.keypad_id != 0).then_some(i64::from(m.keypad_id)))
+                .bind(m.created_at.timestamp())
+                .bind(m.updated_at.timestamp());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -25,7 +25,9 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_allowlist"),
     migration!(3, "0003_devices"),
+    migration!(5, "0005_bulk_members"),
     migration!(6, "0006_keypad"),
+    migration!(7, "0007_notifications"),
     migration!(10, "0010_web_sessions"),
 ];
 
@@ -79,13 +81,51 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<()>
         .iter()
         .map(|r| r.try_get::<i64, _>("version"))
         .collect::<std::result::Result<_, _>>()?;
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    let pending: Vec<&Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // SQLite alters a column only by rebuilding its table, which foreign
+    // keys into that table forbid; the pragma is ignored inside a
+    // transaction, so it is switched off around the migrations and each one
+    // must pass `foreign_key_check` before it commits.
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(conn, backend, &pending).await;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut AnyConnection, backend: Backend, pending: &[&Migration]) -> Result<()> {
+    for m in pending {
         let sql = match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        if backend == Backend::Sqlite {
+            let broken = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await?;
+            if !broken.is_empty() {
+                return Err(StorageError::Corrupt(format!(
+                    "migration {} leaves {} rows with a broken foreign key",
+                    m.name,
+                    broken.len()
+                )));
+            }
+        }
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -110,4 +150,15 @@ pub async fn stamp_future_version(db: &Db) -> Result<()> {
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// The schema version this binary migrates to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every pending migration on `conn`, which may be inside a
+/// transaction (`db copy` creates the schema and the rows in one).
+pub async fn apply_all(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    apply_pending(conn, backend).await
 }

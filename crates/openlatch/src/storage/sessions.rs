@@ -48,6 +48,17 @@ pub async fn get_live(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<Op
     }
 }
 
+/// Ends one session; false when it was not live any more.
+pub async fn revoke(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Ends every session of a member, except `keep` (the caller's own, when it changes its password).
 pub async fn revoke_all_for_member(
     conn: &mut AnyConnection,
@@ -115,15 +126,4 @@ pub async fn get_live_web(
             expires_at: r.try_get("expires_at")?,
         })),
     }
-}
-
-/// Ends one session (logout).
-pub async fn revoke(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(now)
-            .execute(conn)
-            .await?;
-    Ok(done.rows_affected() > 0)
 }

@@ -1,7 +1,6 @@
 //! The device registry's tokens, `/device/events` and `/device/heartbeat`.
 
 use crate::helpers::{spawn_app, TestApp};
-use openlatch::app::notify::Notification;
 use openlatch::domain::DeviceId;
 use openlatch::storage::device_status;
 use reqwest::{Method, StatusCode};
@@ -353,15 +352,22 @@ async fn batches_past_100_events_or_64_kib_are_413() {
 #[tokio::test]
 async fn emergency_access_notifies_at_once_rate_limited_per_door() {
     let app = spawn_app().await;
+    app.subscribe_webhook(
+        "https://hooks.example.org/door",
+        "0123456789abcdef",
+        &["emergency_access"],
+    )
+    .await;
     let (_, token) = app.device("front").await;
     let (_, back) = app.device("back").await;
-    let t = now();
+    // Two uses within one minute of the door's clock.
+    let t = now() / 60 * 60 - 60;
     let r = events(
         &app,
         &token,
         json!([
-            {"uid": "AABBCCDD", "event": "emergency_access", "timestamp": t - 2},
-            {"uid": "AABBCCDD", "event": "emergency_access", "timestamp": t - 1},
+            {"uid": "AABBCCDD", "event": "emergency_access", "timestamp": t + 10},
+            {"uid": "AABBCCDD", "event": "emergency_access", "timestamp": t + 20},
         ]),
     )
     .await;
@@ -372,14 +378,8 @@ async fn emergency_access_notifies_at_once_rate_limited_per_door() {
         json!([{"uid": "AABBCCDD", "event": "emergency_access", "timestamp": t}]),
     )
     .await;
-    let sent: Vec<_> = app
-        .app
-        .notifications
-        .recent()
-        .into_iter()
-        .filter(|n| matches!(n, Notification::EmergencyAccess { .. }))
-        .collect();
-    assert_eq!(sent.len(), 2, "one per door: {sent:?}");
+    let sent = app.outbox("emergency_access").await;
+    assert_eq!(sent.len(), 2, "one per door and minute: {sent:?}");
     assert_eq!(
         app.audit("emergency_access").await.len(),
         3,
@@ -446,6 +446,12 @@ async fn battery_low_count(app: &TestApp) -> usize {
 #[tokio::test]
 async fn battery_low_is_raised_once_and_rearmed_above_25_percent() {
     let app = spawn_app().await;
+    app.subscribe_webhook(
+        "https://hooks.example.org/door",
+        "0123456789abcdef",
+        &["battery_low"],
+    )
+    .await;
     let (id, token) = app.device("front").await;
     let hb = |b: i64| heartbeat(Some(b));
     for (battery, raised) in [
@@ -472,14 +478,7 @@ async fn battery_low_is_raised_once_and_rearmed_above_25_percent() {
     assert_eq!(rows[0]["actor_id"], id.as_str());
     assert_eq!(rows[0]["details"]["actor_kind"], "device");
     assert_eq!(rows[0]["details"]["battery_percent"], 18);
-    let notified = app
-        .app
-        .notifications
-        .recent()
-        .into_iter()
-        .filter(|n| matches!(n, Notification::BatteryLow { .. }))
-        .count();
-    assert_eq!(notified, 2);
+    assert_eq!(app.outbox("battery_low").await.len(), 2);
 }
 
 #[tokio::test]

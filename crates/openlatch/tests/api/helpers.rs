@@ -296,4 +296,31 @@ impl TestApp {
             r.body["token"].as_str().expect("token").to_owned(),
         )
     }
+
+    /// Subscribes a webhook to `events` as the admin; returns the subscription's id.
+    #[allow(dead_code)] // used by the notification tests
+    pub async fn subscribe_webhook(&self, url: &str, secret: &str, events: &[&str]) -> String {
+        let r = self
+            .post(
+                "/notifications/subscriptions",
+                &self.admin_token,
+                json!({"channel": "webhook", "settings": {"url": url, "secret": secret},
+                       "events": events}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "subscribe: {:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Outbox messages of one event type (all channels), oldest first.
+    #[allow(dead_code)] // used by the notification tests
+    pub async fn outbox(&self, event_type: &str) -> Vec<openlatch::storage::outbox::MessageRow> {
+        let mut conn = self.app.db.read().await.expect("conn");
+        openlatch::storage::outbox::list(&mut conn, None, 10_000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|m| m.event_type == event_type)
+            .collect()
+    }
 }

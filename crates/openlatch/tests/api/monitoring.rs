@@ -331,3 +331,98 @@ async fn the_openapi_document_lists_the_new_endpoints() {
         assert!(paths.contains_key(p), "missing {p}");
     }
 }
+
+/// Runs `promtool check metrics` on a scrape; promtool is Debian's
+/// `prometheus` package (.ci/run installs it).
+fn promtool_check(scrape: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool is needed (apt-get install prometheus; .ci/run does it): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(scrape.as_bytes())
+        .expect("write scrape");
+    let out = child.wait_with_output().expect("promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool failed:\n{report}\n--- scrape:\n{scrape}"
+    );
+    report
+}
+
+#[tokio::test]
+async fn the_scrape_passes_promtool_for_doors_with_awkward_names() {
+    let app = spawn_app().await;
+    for name in [
+        r#"Door "A" C:\doors"#,
+        r"back\slash\",
+        "Tür zum Garten – 東門",
+        r#"quote " and \" both"#,
+    ] {
+        door_with(&app, name, lock(55, false, true)).await;
+    }
+    // A few requests so that the counter family has samples.
+    let _ = app.get("/me", &app.admin_token).await;
+    let _ = app.get("/no-such-thing", &app.admin_token).await;
+    let r = app
+        .client
+        .get(app.url("/monitoring/metrics"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        r.headers()["content-type"].to_str().expect("ct"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let scrape = r.text().await.expect("body");
+    let dump = std::env::temp_dir().join(format!("openlatch-scrape-{}.txt", std::process::id()));
+    std::fs::write(&dump, &scrape).expect("keep the scrape");
+    let report = promtool_check(&scrape);
+    assert!(
+        report.trim().is_empty(),
+        "promtool warned:\n{report}\n--- scrape:\n{scrape}"
+    );
+    let _ = std::fs::remove_file(&dump);
+    // Every family has HELP and TYPE.
+    let families: Vec<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for f in &families {
+        assert!(scrape.contains(&format!("# HELP {f} ")), "{f} has no HELP");
+    }
+    assert!(
+        scrape.contains(r#"device_name="Door \"A\" C:\\doors""#),
+        "{scrape}"
+    );
+    assert!(families.len() >= 8, "{families:?}");
+
+    // OpenMetrics when asked for.
+    let r = app
+        .client
+        .get(app.url("/monitoring/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .expect("request");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("application/openmetrics-text"));
+    assert!(r.text().await.expect("body").ends_with("# EOF\n"));
+}

@@ -108,6 +108,26 @@ impl IntoResponse for WebError {
                 "What you sent is too large.".to_owned(),
             ),
             AppError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m.clone()),
+            AppError::Busy { message, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                format!("{message}; try again in a moment."),
+            ),
+            AppError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not here",
+                "This address does not take this kind of request.".to_owned(),
+            ),
+            AppError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Not understood",
+                m.clone(),
+            ),
+            AppError::Rows(rows) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Some rows are invalid",
+                format!("{} rows are invalid; nothing was changed.", rows.len()),
+            ),
             AppError::Storage(StorageError::Unavailable(_)) => {
                 tracing::error!(error = %self.error, "database unavailable");
                 (
@@ -147,7 +167,11 @@ impl IntoResponse for WebError {
             p { a href="/" { "Back to the start page" } }
         };
         let mut response = (status, page(self.viewer.as_ref(), "", title, body)).into_response();
-        if let AppError::RateLimited { retry_after_secs } = self.error {
+        if let AppError::RateLimited { retry_after_secs }
+        | AppError::Busy {
+            retry_after_secs, ..
+        } = self.error
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -113,7 +113,7 @@ fn new_member_page(viewer: &Viewer, form: Option<&WebForm>, errors: &FieldErrors
                 (field("Username", "username", "text", &value("username"), errors, true))
                 (field("E-mail", "email", "email", &value("email"), errors, true))
                 (field("Display name", "display_name", "text", &value("display_name"), errors, false))
-                (field("Initial password (at least 10 characters)", "password", "password", "", errors, true))
+                (field("Initial password (at least 10 characters; empty = the member cannot log in)", "password", "password", "", errors, false))
                 (role_select("role", role, errors))
                 button type="submit" { "Create member" }
             }
@@ -129,7 +129,8 @@ fn parse_new_member(f: &WebForm) -> Result<NewMember, AppError> {
     let mut v = Validation::default();
     let username = v.field("username", Username::parse(f.get("username")));
     let email = v.field("email", Email::parse(f.get("email")));
-    let password = v.field("password", NewPassword::parse(f.get("password")));
+    // Optional: a member without a password has keys but cannot log in.
+    let password = v.optional("password", f.opt("password").map(NewPassword::parse));
     let display_name = v.optional(
         "display_name",
         f.opt("display_name").map(DisplayName::parse),

@@ -64,9 +64,10 @@ pub fn router() -> Router<App> {
         .layer(axum::middleware::from_fn(csp::security_headers))
 }
 
-/// What a path outside the API and the UI gets: an HTML 404 with the UI's headers.
-pub async fn not_found() -> Response {
-    let mut response = error::WebError::from(AppError::NotFound("page")).into_response();
+/// What a path outside the API and the UI gets (404, or 405 for a wrong
+/// method): an HTML page with the UI's headers.
+pub fn error_page(error: AppError) -> Response {
+    let mut response = error::WebError::from(error).into_response();
     csp::apply(&mut response, csp::Csp::default());
     response
 }

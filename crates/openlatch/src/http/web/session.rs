@@ -31,9 +31,12 @@ pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value.trim())
 }
 
-/// Whether the browser reached us over HTTPS: a trusted proxy says so in
-/// `X-Forwarded-Proto` (the server itself speaks plain HTTP).
+/// Whether the browser reached us over HTTPS: the server speaks TLS itself
+/// (`tls_cert`), or a trusted proxy says so in `X-Forwarded-Proto`.
 pub fn is_https(parts_headers: &HeaderMap, peer: Option<SocketAddr>, app: &App) -> bool {
+    if app.config.tls_cert.is_some() {
+        return true;
+    }
     let from_trusted_proxy = peer.is_some_and(|p| app.config.trusted_proxies.contains(&p.ip()));
     from_trusted_proxy
         && parts_headers
