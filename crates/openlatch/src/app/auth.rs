@@ -65,6 +65,20 @@ pub async fn login(
     password: &str,
     client: IpAddr,
 ) -> AppResult<IssuedToken> {
+    let (member, session) = open_session(app, username, password, client, None).await?;
+    issue(app, &member, &session, session.created_at)
+}
+
+/// Checks a username and password behind the login limiter (failures are
+/// audited) and opens a session: an API session, or a web UI session when
+/// `web_token_hash` names the browser cookie's hash.
+pub(crate) async fn open_session(
+    app: &App,
+    username: &str,
+    password: &str,
+    client: IpAddr,
+    web_token_hash: Option<&str>,
+) -> AppResult<(Member, Session)> {
     let now = now_unix();
     // Usernames are lower-case; folding here keeps "Admin" and "admin" one counter.
     let username = username.trim().to_lowercase();
@@ -122,9 +136,12 @@ pub async fn login(
     throttle::clear(&mut tx, &pair_scope).await?;
     // A success is not a failure for the address either (a shared NAT).
     throttle::uncount(&mut tx, &addr_scope, ADDR_FREE_FAILURES).await?;
-    sessions::insert(&mut tx, &session).await?;
+    match web_token_hash {
+        Some(hash) => sessions::insert_web(&mut tx, &session, hash).await?,
+        None => sessions::insert(&mut tx, &session).await?,
+    }
     tx.commit().await?;
-    issue(app, &member, &session, now)
+    Ok((member, session))
 }
 
 /// Counts this attempt as a failure until the password proves otherwise.

@@ -23,6 +23,8 @@ pub mod poll_cache;
 pub mod rules;
 pub mod signing;
 pub mod token;
+pub mod ui;
+pub mod web_session;
 pub mod zones;
 
 use crate::config::Config;

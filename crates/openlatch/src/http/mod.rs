@@ -19,6 +19,7 @@ pub mod openapi_errors;
 pub mod retry;
 pub mod rules;
 pub mod strict_json;
+pub mod web;
 pub mod zones;
 
 use crate::app::{App, AppError};
@@ -80,9 +81,11 @@ pub fn router(app: App) -> Router {
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
-    .fallback(|| async { AppError::NotFound("route") })
-    // axum's own 405 has an empty body; every error keeps the one JSON shape.
-    .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+    .merge(web::router())
+    .fallback(fallback)
+    // axum's own 405 has an empty body; every error keeps the one JSON
+    // shape (an HTML page for the web UI's paths).
+    .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
@@ -103,4 +106,23 @@ pub fn router(app: App) -> Router {
         }),
     )
     .with_state(app)
+}
+
+/// Unknown paths: JSON under `/api/`, an HTML page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        AppError::NotFound("route").into_response()
+    } else {
+        web::error_page(AppError::NotFound("page"))
+    }
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        AppError::MethodNotAllowed.into_response()
+    } else {
+        web::error_page(AppError::MethodNotAllowed)
+    }
 }

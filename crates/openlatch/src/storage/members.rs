@@ -173,6 +173,42 @@ pub async fn active_admin_ids(conn: &mut AnyConnection, backend: Backend) -> Res
         .collect()
 }
 
+/// Members whose username, display name or e-mail contains `needle` (any
+/// case; empty = all), by username, one page; with the number of matches.
+pub async fn search(
+    conn: &mut AnyConnection,
+    needle: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Member>, i64)> {
+    let escaped: String = needle
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    let filter = "($1 = '' OR LOWER(username) LIKE $2 ESCAPE '\\' \
+                  OR LOWER(display_name) LIKE $2 ESCAPE '\\' OR LOWER(email) LIKE $2 ESCAPE '\\')";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM members WHERE {filter}"))
+        .bind(needle)
+        .bind(&pattern)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM members WHERE {filter} ORDER BY username LIMIT $3 OFFSET $4"
+    ))
+    .bind(needle)
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows.iter().map(from_row).collect::<Result<_>>()?, total))
+}
+
 /// Rows per multi-row INSERT: 10 parameters each stays well below the
 /// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
 const BATCH: usize = 500;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_keypad"),
     migration!(7, "0007_notifications"),
     migration!(9, "0009_zones"),
+    migration!(10, "0010_web_sessions"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.

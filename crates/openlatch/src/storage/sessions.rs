@@ -86,3 +86,44 @@ pub async fn delete_expired(conn: &mut AnyConnection, before: i64) -> Result<u64
         .await?;
     Ok(done.rows_affected())
 }
+
+/// A web UI session: the row keeps only the SHA-256 of the browser's cookie value.
+pub async fn insert_web(conn: &mut AnyConnection, s: &Session, token_hash: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, member_id, created_at, expires_at, web_token_hash) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.member_id.to_string())
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(token_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The live web session whose cookie hashes to `token_hash`.
+pub async fn get_live_web(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<Session>> {
+    let row = sqlx::query(
+        "SELECT id, member_id, created_at, expires_at FROM sessions \
+         WHERE web_token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some(Session {
+            id: parse_id(&r.try_get::<String, _>("id")?, "session id")?,
+            member_id: parse_id(&r.try_get::<String, _>("member_id")?, "member id")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })),
+    }
+}

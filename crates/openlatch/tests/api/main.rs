@@ -24,4 +24,7 @@ mod rules;
 mod service;
 mod storage_failures;
 mod upgrade;
+mod web_browser;
+mod web_pages;
+mod web_support;
 mod zones;

@@ -1,0 +1,138 @@
+//! The page shell: head with the embedded, versioned CSS and script, the
+//! navigation the viewer's role may use, and small helpers for forms.
+
+use super::assets;
+use crate::app::web_session::WebSession;
+use crate::domain::member::{Member, Role};
+use crate::domain::FieldErrors;
+use maud::{html, Markup, DOCTYPE};
+
+/// Who is looking at a page, and the token their forms carry.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub member: Member,
+    pub csrf: String,
+}
+
+impl From<&WebSession> for Viewer {
+    fn from(s: &WebSession) -> Self {
+        Self {
+            member: s.principal.member.clone(),
+            csrf: s.csrf_token(),
+        }
+    }
+}
+
+impl Viewer {
+    pub fn is_staff(&self) -> bool {
+        self.member.role >= Role::Keyholder
+    }
+    pub fn is_admin(&self) -> bool {
+        self.member.role == Role::Admin
+    }
+}
+
+/// Navigation entries: path, label, lowest role that may open it.
+const NAV: &[(&str, &str, Role)] = &[
+    ("/", "Dashboard", Role::Keyholder),
+    ("/approvals", "Approvals", Role::Keyholder),
+    ("/members", "Members", Role::Keyholder),
+    ("/rules", "Rules", Role::Keyholder),
+    ("/doors", "Doors", Role::Admin),
+    ("/allowlist", "Allow-list", Role::Admin),
+    ("/overrides", "Overrides", Role::Admin),
+    ("/me", "Me", Role::Guest),
+];
+
+/// A whole page. `current` is the navigation path to mark.
+pub fn page(viewer: Option<&Viewer>, current: &str, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · OpenLatch" }
+                link rel="stylesheet" href=(assets::css_url());
+                script src=(assets::js_url()) defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "OpenLatch" }
+                    @if let Some(v) = viewer {
+                        nav aria-label="Main" {
+                            ul {
+                                @for (path, label, min) in NAV {
+                                    @if v.member.role >= *min {
+                                        li {
+                                            a href=(path) aria-current=[(*path == current).then_some("page")] { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        form.logout method="post" action="/logout" {
+                            (csrf_field(v))
+                            span.who { (v.member.display_name) " (" (v.member.role.as_str()) ")" }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    }
+}
+
+pub fn csrf_field(v: &Viewer) -> Markup {
+    html! { input type="hidden" name=(super::csrf::FIELD) value=(v.csrf); }
+}
+
+/// A labelled input with its error message (from the same validation as the API).
+pub fn field(
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    errors: &FieldErrors,
+    required: bool,
+) -> Markup {
+    let error = errors.get(name);
+    let id = format!("f-{}", name.replace(['.', '[', ']'], "-"));
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) value=(value) required[required]
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[error.map(|_| format!("{id}-error"))];
+            @if let Some(e) = error {
+                p.field-error id=(format!("{id}-error")) { (label) " " (e) }
+            }
+        }
+    }
+}
+
+/// A field's error alone, for inputs built by hand.
+pub fn field_error(name: &str, errors: &FieldErrors) -> Markup {
+    html! {
+        @if let Some(e) = errors.get(name) {
+            p.field-error { (e) }
+        }
+    }
+}
+
+pub fn fmt_time(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A notice shown once after a post/redirect/get (`?done=...`).
+pub fn notice(text: Option<&str>) -> Markup {
+    html! {
+        @if let Some(t) = text {
+            p.notice role="status" { (t) }
+        }
+    }
+}

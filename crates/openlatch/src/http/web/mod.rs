@@ -1,0 +1,73 @@
+//! The web UI, served at `/` by the same binary as the API: server-rendered
+//! HTML (maud, checked at compile time), every form working without
+//! JavaScript, the project's one small script only for live updates and
+//! confirmations. Handlers call `app::` only. Policy hangs on the router:
+//! the security headers and the cross-origin check wrap every route here,
+//! so a new page inherits them.
+
+pub mod allowlist;
+pub mod approvals;
+pub mod assets;
+pub mod csp;
+pub mod csrf;
+pub mod dashboard;
+pub mod doors;
+pub mod error;
+pub mod layout;
+pub mod login;
+pub mod me;
+pub mod members;
+pub mod overrides;
+pub mod rules;
+pub mod session;
+pub mod week;
+
+use crate::app::{App, AppError};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/approvals", get(approvals::show))
+        .route("/approvals/events", get(approvals::events))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
+        .route("/members", get(members::list).post(members::create))
+        .route("/members/new", get(members::new_form))
+        .route("/members/{id}", get(members::show).post(members::update))
+        .route("/members/{id}/deactivate", post(members::deactivate))
+        .route("/members/{id}/keys", post(members::register_key))
+        .route(
+            "/members/{id}/keys/{key_id}/revoke",
+            post(members::revoke_key),
+        )
+        .route("/rules", get(rules::list))
+        .route("/rules/{id}", get(rules::edit).post(rules::save))
+        .route("/overrides", get(overrides::show))
+        .route("/overrides/lockdown", post(overrides::lockdown))
+        .route("/overrides/open", post(overrides::open_until))
+        .route("/overrides/{id}/end", post(overrides::end))
+        .route("/doors", get(doors::show).post(doors::register))
+        .route("/doors/{id}/rotate", post(doors::rotate))
+        .route("/doors/{id}/enabled", post(doors::set_enabled))
+        .route("/allowlist", get(allowlist::show))
+        .route("/allowlist/unsigned", get(allowlist::unsigned))
+        .route("/me", get(me::show))
+        .route("/me/password", post(me::change_password))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
+        .layer(axum::middleware::from_fn(csrf::check_origin))
+        .layer(axum::middleware::from_fn(csp::security_headers))
+}
+
+/// What a path outside the API and the UI gets (404, or 405 for a wrong
+/// method): an HTML page with the UI's headers.
+pub fn error_page(error: AppError) -> Response {
+    let mut response = error::WebError::from(error).into_response();
+    csp::apply(&mut response, csp::Csp::default());
+    response
+}

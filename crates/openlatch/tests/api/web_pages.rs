@@ -1,0 +1,925 @@
+//! The web UI without a browser: cookies, security headers on every page,
+//! CSRF, roles, forms and their field errors, the rule preview.
+
+use crate::helpers::{spawn_app, spawn_app_with, ADMIN_PASSWORD, ADMIN_USER};
+use crate::web_support::{Page, WebClient, HTML_CSP};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn assert_page_headers(page: &Page, path: &str) {
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{path}: {:?}",
+        page.headers
+    );
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some(HTML_CSP),
+        "{path}"
+    );
+    assert_eq!(
+        page.header("referrer-policy"),
+        Some("same-origin"),
+        "{path}"
+    );
+    assert_eq!(page.header("cache-control"), Some("no-store"), "{path}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"), "{path}");
+    assert!(!page.body.contains("<script>"), "{path}: inline script");
+    assert!(!page.body.contains(" style="), "{path}: inline style");
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_logout_ends_the_session() {
+    let app = spawn_app().await;
+    let mut web = WebClient::new(&app);
+    let form = web.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.attr("input[name=username]", "name").is_some());
+    assert_eq!(
+        form.attr("input[name=password]", "type").as_deref(),
+        Some("password")
+    );
+
+    let page = web.login(ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), Some("/"));
+    let set = page.header("set-cookie").expect("cookie");
+    assert!(set.starts_with("openlatch_session="), "{set}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    // Plain HTTP without a proxy saying https: no Secure (the browser would drop it).
+    assert!(!set.contains("Secure"), "{set}");
+    let value = set
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|c| c.1);
+    assert_eq!(value.map(str::len), Some(43), "256 bits, base64url");
+
+    let dash = web.get("/").await;
+    assert_eq!(dash.status, StatusCode::OK);
+    assert_eq!(dash.texts("h1"), ["Dashboard"]);
+
+    // The database holds only the hash of the cookie value.
+    let mut conn = app.app.db.read().await.expect("db");
+    let stored: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT web_token_hash FROM sessions WHERE web_token_hash IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("sessions");
+    drop(conn);
+    assert_eq!(stored.len(), 1);
+    let hash = stored[0].clone().expect("hash");
+    assert_eq!(hash.len(), 64);
+    assert!(!hash.contains(value.expect("value")));
+
+    let csrf = web.csrf().await;
+    let out = web.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), Some("/login"));
+    assert!(out
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    // The old cookie is worthless now.
+    let after = web.get("/").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn behind_a_trusted_https_proxy_the_cookie_is_host_prefixed_and_secure() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")]).await;
+    let web = WebClient::new(&app);
+    let page = web
+        .post_with(
+            "/login",
+            &[("username", ADMIN_USER), ("password", ADMIN_PASSWORD)],
+            &[("x-forwarded-proto", "https")],
+        )
+        .await;
+    let set = page.header("set-cookie").expect("cookie");
+    assert!(set.starts_with("__Host-openlatch_session="), "{set}");
+    assert!(set.ends_with("HttpOnly; SameSite=Strict; Secure"), "{set}");
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_audited_and_rate_limited_like_the_api() {
+    let app = spawn_app().await;
+    let mut web = WebClient::new(&app);
+    let page = web.login(ADMIN_USER, "not the password").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.texts("p.error-text"), ["Wrong username or password."]);
+    assert_eq!(
+        page.attr("input[name=username]", "value").as_deref(),
+        Some(ADMIN_USER)
+    );
+    assert!(page.header("set-cookie").is_none());
+    let failed = app.audit("login_failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["details"]["reason"], "wrong_password");
+
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = web.login(ADMIN_USER, "still wrong").await.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // The API's login shares the counter.
+    let api = app.try_login(ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn every_page_carries_the_exact_policy_and_no_store() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (member_id, _) = app.member_with_role("mia", "member").await;
+    let rules = app.get("/rules", &app.admin_token).await;
+    let mut paths = vec![
+        "/".to_owned(),
+        "/approvals".into(),
+        "/members".into(),
+        "/members?q=mi&page=1".into(),
+        "/members/new".into(),
+        format!("/members/{member_id}"),
+        "/rules".into(),
+        "/overrides".into(),
+        "/doors".into(),
+        "/allowlist".into(),
+        "/allowlist?uid=zz".into(),
+        "/me".into(),
+        "/no-such-page".into(),
+        "/members/not-a-uuid".into(),
+    ];
+    if let Some(id) = rules.body[0]["id"].as_str() {
+        paths.push(format!("/rules/{id}"));
+    }
+    for path in &paths {
+        let page = web.get(path).await;
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::NOT_FOUND,
+                StatusCode::UNPROCESSABLE_ENTITY
+            ]
+            .contains(&page.status),
+            "{path}: {}",
+            page.status
+        );
+        assert_page_headers(&page, path);
+    }
+    let anonymous = WebClient::new(&app).get("/login").await;
+    assert_page_headers(&anonymous, "/login");
+    // Assets are cacheable, versioned, and still framed by a policy.
+    let css = web.get("/static/app.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css
+        .header("cache-control")
+        .is_some_and(|c| c.contains("immutable")));
+    assert_eq!(
+        css.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+    );
+    let home = web.get("/").await;
+    let css_href = home.attr("link[rel=stylesheet]", "href").expect("css");
+    assert!(css_href.starts_with("/static/app.css?v="), "{css_href}");
+    let js_src = home.attr("script[src]", "src").expect("js");
+    assert!(js_src.starts_with("/static/app.js?v="), "{js_src}");
+    // The API still answers in JSON.
+    let api_404 = reqwest::get(app.url("/nope")).await.expect("api");
+    assert_eq!(api_404.status(), StatusCode::NOT_FOUND);
+    assert!(api_404
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.to_str().is_ok_and(|t| t.starts_with("application/json"))));
+}
+
+#[tokio::test]
+async fn the_api_never_accepts_the_cookie() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let cookie = web.cookie.clone().expect("cookie");
+    let r = reqwest::Client::new()
+        .get(app.url("/members"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The CSRF table: the token and the fetch-metadata/Origin layer must both agree.
+#[tokio::test]
+async fn forged_and_tokenless_posts_are_refused() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let host = web.base.trim_start_matches("http://").to_owned();
+    let same_origin = format!("http://{host}");
+    let member = |name: &str| {
+        vec![
+            ("username".to_owned(), name.to_owned()),
+            ("email".to_owned(), format!("{name}@example.org")),
+            ("password".to_owned(), "long-enough-password".to_owned()),
+            ("role".to_owned(), "member".to_owned()),
+        ]
+    };
+    struct Case {
+        name: &'static str,
+        token: Option<String>,
+        headers: Vec<(&'static str, String)>,
+        allowed: bool,
+    }
+    let cases = [
+        Case {
+            name: "token, no metadata",
+            token: Some(csrf.clone()),
+            headers: vec![],
+            allowed: true,
+        },
+        Case {
+            name: "token, same-origin",
+            token: Some(csrf.clone()),
+            headers: vec![("sec-fetch-site", "same-origin".into())],
+            allowed: true,
+        },
+        Case {
+            name: "token, matching origin",
+            token: Some(csrf.clone()),
+            headers: vec![("origin", same_origin.clone())],
+            allowed: true,
+        },
+        Case {
+            name: "no token",
+            token: None,
+            headers: vec![],
+            allowed: false,
+        },
+        Case {
+            name: "wrong token",
+            token: Some("x".repeat(43)),
+            headers: vec![],
+            allowed: false,
+        },
+        Case {
+            name: "token, cross-site",
+            token: Some(csrf.clone()),
+            headers: vec![("sec-fetch-site", "cross-site".into())],
+            allowed: false,
+        },
+        Case {
+            name: "token, same-site",
+            token: Some(csrf.clone()),
+            headers: vec![("sec-fetch-site", "same-site".into())],
+            allowed: false,
+        },
+        Case {
+            name: "token, foreign origin",
+            token: Some(csrf.clone()),
+            headers: vec![("origin", "http://evil.example".into())],
+            allowed: false,
+        },
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let name = format!("user{i}");
+        let mut fields = member(&name);
+        if let Some(t) = &case.token {
+            fields.push(("csrf".into(), t.clone()));
+        }
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let headers: Vec<(&'static str, &str)> =
+            case.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = web.post_with("/members", &fields, &headers).await;
+        let created = app
+            .get("/members", &app.admin_token)
+            .await
+            .body
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["username"] == name.as_str()));
+        if case.allowed {
+            assert_eq!(
+                page.status,
+                StatusCode::SEE_OTHER,
+                "{}: {}",
+                case.name,
+                page.body
+            );
+            assert!(created, "{}", case.name);
+        } else {
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", case.name);
+            assert!(!created, "{}", case.name);
+            assert_page_headers(&page, case.name);
+        }
+    }
+    // Another session's token does not fit this session.
+    let other = WebClient::login_admin(&app).await;
+    let other_token = other.csrf().await;
+    assert_ne!(other_token, csrf);
+    let page = web
+        .post("/overrides/lockdown", &[("csrf", &other_token)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.texts("h1").contains(&"Form refused".to_owned()));
+}
+
+#[tokio::test]
+async fn each_role_sees_only_its_pages() {
+    let app = spawn_app().await;
+    app.member_with_role("mona", "member").await;
+    app.member_with_role("kees", "keyholder").await;
+    let mut member = WebClient::new(&app);
+    member.login("mona", "mona-password").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+
+    let home = member.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), Some("/me"));
+    let me = member.get("/me").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.texts("nav a"), ["Me"]);
+    for path in [
+        "/members",
+        "/members/new",
+        "/approvals",
+        "/rules",
+        "/overrides",
+    ] {
+        let page = member.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "member {path}");
+        assert_eq!(page.texts("main h1"), ["Not allowed"], "member {path}");
+        assert_page_headers(&page, path);
+    }
+    let csrf = member.csrf().await;
+    let forbidden = member.post("/overrides/lockdown", &[("csrf", &csrf)]).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert!(app
+        .get("/access-rules", &app.admin_token)
+        .await
+        .body
+        .as_array()
+        .is_some_and(|r| r.iter().all(|r| r["rule_type"] != "global_override")));
+
+    for path in ["/", "/members", "/approvals", "/rules"] {
+        assert_eq!(
+            keyholder.get(path).await.status,
+            StatusCode::OK,
+            "keyholder {path}"
+        );
+    }
+    for path in ["/members/new", "/overrides", "/doors", "/allowlist"] {
+        assert_eq!(
+            keyholder.get(path).await.status,
+            StatusCode::FORBIDDEN,
+            "keyholder {path}"
+        );
+    }
+    let nav = keyholder.get("/").await.texts("nav a");
+    assert_eq!(nav, ["Dashboard", "Approvals", "Members", "Rules", "Me"]);
+
+    let anonymous = WebClient::new(&app);
+    let page = anonymous.get("/members").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn form_errors_are_shown_next_to_their_fields() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let page = web
+        .post(
+            "/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "ok_name"),
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let invalid: Vec<String> = {
+        let html = page.html();
+        let sel = scraper::Selector::parse(".field.invalid input").expect("sel");
+        html.select(&sel)
+            .filter_map(|e| e.value().attr("name").map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(invalid, ["email", "password"]);
+    // What was typed stays; the password does not come back.
+    assert_eq!(
+        page.attr("input[name=username]", "value").as_deref(),
+        Some("ok_name")
+    );
+    assert_eq!(
+        page.attr("input[name=password]", "value").as_deref(),
+        Some("")
+    );
+    assert_eq!(page.texts(".field-error").len(), 2);
+
+    // A taken username is named at its field too.
+    let taken = web
+        .post(
+            "/members",
+            &[
+                ("csrf", &csrf),
+                ("username", ADMIN_USER),
+                ("email", "other@example.org"),
+                ("password", "long-enough-password"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        taken.body
+    );
+    assert_eq!(
+        taken.attr(".field.invalid input", "name").as_deref(),
+        Some("username")
+    );
+}
+
+#[tokio::test]
+async fn members_search_and_pages() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    for i in 0..55 {
+        let name = format!("user{i:02}");
+        let email = format!("{name}@example.org");
+        let page = web
+            .post(
+                "/members",
+                &[
+                    ("csrf", &csrf),
+                    ("username", &name),
+                    ("email", &email),
+                    ("password", "long-enough-password"),
+                    ("role", "guest"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+    let first = web.get("/members").await;
+    assert_eq!(first.texts("tbody tr").len(), 50);
+    assert!(first
+        .texts(".paging span")
+        .contains(&"Page 1 of 2".to_owned()));
+    let second = web.get("/members?page=2").await;
+    assert_eq!(second.texts("tbody tr").len(), 6, "55 users and the admin");
+    let found = web.get("/members?q=USER1").await;
+    let names = found.texts("tbody td:first-child");
+    assert_eq!(names.len(), 10);
+    assert!(names.iter().all(|n| n.starts_with("user1")));
+}
+
+#[tokio::test]
+async fn keys_are_registered_and_revoked_with_a_reason() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (id, _) = app.member_with_role("kai", "member").await;
+    let bad = web
+        .post(
+            &format!("/members/{id}/keys"),
+            &[("csrf", &csrf), ("uid", "XYZ"), ("label", "card")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.attr(".field.invalid input", "name").as_deref(),
+        Some("uid")
+    );
+
+    let ok = web
+        .post(
+            &format!("/members/{id}/keys"),
+            &[
+                ("csrf", &csrf),
+                ("uid", "04:A1:B2:C3"),
+                ("label", "card"),
+                ("access_type", ""),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let keys = app
+        .get(&format!("/members/{id}/keys"), &app.admin_token)
+        .await;
+    assert_eq!(keys.body[0]["uid"], "04A1B2C3");
+    let key_id = keys.body[0]["id"].as_str().expect("key id").to_owned();
+    let page = web.get(&format!("/members/{id}")).await;
+    assert!(page.texts("td.mono").contains(&"04A1B2C3".to_owned()));
+
+    let revoked = web
+        .post(
+            &format!("/members/{id}/keys/{key_id}/revoke"),
+            &[("csrf", &csrf), ("reason", "lost on the bus")],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let keys = app
+        .get(&format!("/members/{id}/keys"), &app.admin_token)
+        .await;
+    assert_eq!(keys.body[0]["revoke_reason"], "lost on the bus");
+    let audit = app.audit("key_revoked").await;
+    assert_eq!(audit.len(), 1);
+}
+
+#[tokio::test]
+async fn the_rule_preview_names_who_gains_and_who_loses_access() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (guest, _) = app.member_with_role("gus", "guest").await;
+    let (member, _) = app.member_with_role("meg", "member").await;
+    for (m, uid) in [(&guest, "01020304"), (&member, "05060708")] {
+        let r = app
+            .post(
+                "/nfc-keys",
+                &app.admin_token,
+                json!({"member_id": m, "uid": uid, "label": "card"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let rule = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            json!({"name": "members only", "rule_type": "role_minimum", "parameters": {"min_role": "member"}, "priority": 10}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+    let id = rule.body["id"].as_str().expect("id").to_owned();
+
+    let form = web.get(&format!("/rules/{id}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(
+        form.attr(
+            "select[name='parameters.min_role'] option[selected]",
+            "value"
+        )
+        .as_deref(),
+        Some("member")
+    );
+    let fields = |min_role: &'static str, intent: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "members only".to_owned()),
+            ("parameters.min_role", min_role.to_owned()),
+            ("priority", "10".to_owned()),
+            ("is_active", "true".to_owned()),
+            ("targets", String::new()),
+            ("intent", intent.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let web = &web;
+        let id = id.clone();
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            web.post(&format!("/rules/{id}"), &f).await
+        }
+    };
+    // Raising the bar to keyholder: the member loses access, nobody gains.
+    let preview = post(fields("keyholder", "preview")).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert_eq!(
+        preview.texts("#preview h3"),
+        [
+            "Gain access (0)",
+            "Lose access (1)",
+            "Access times change (0)"
+        ]
+    );
+    assert_eq!(preview.texts("#preview li"), ["meg – key card"]);
+    // Nothing was saved by the preview.
+    let stored = app
+        .get(&format!("/access-rules/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(stored.body["parameters"]["min_role"], "member");
+    // Guests are not let in by lowering the bar (they need a sponsor): nothing changes.
+    let preview = post(fields("guest", "preview")).await;
+    assert_eq!(
+        preview.texts("#preview h3"),
+        [
+            "Gain access (0)",
+            "Lose access (0)",
+            "Access times change (0)"
+        ]
+    );
+    // A bad value is named at its field.
+    let bad = post(fields("wizard", "preview")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.texts(".field-error").len(), 1);
+    // Saving goes through the API's use case and its audit.
+    let saved = post(fields("keyholder", "save")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = app
+        .get(&format!("/access-rules/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(stored.body["parameters"]["min_role"], "keyholder");
+    // Back to member: now the member gains access.
+    let preview = post(fields("member", "preview")).await;
+    assert_eq!(
+        preview.texts("#preview h3"),
+        [
+            "Gain access (1)",
+            "Lose access (0)",
+            "Access times change (0)"
+        ]
+    );
+    assert_eq!(preview.texts("#preview li"), ["meg – key card"]);
+    assert_eq!(app.audit("rule_updated").await.len(), 1);
+}
+
+#[tokio::test]
+async fn lockdown_and_open_until_are_overrides_that_can_be_ended() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let page = web.post("/overrides/lockdown", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let rules = app.get("/access-rules", &app.admin_token).await;
+    let lock = rules
+        .body
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["rule_type"] == "global_override"))
+        .cloned()
+        .expect("override");
+    assert_eq!(lock["parameters"], json!({"mode": "lockdown"}));
+    let shown = web.get("/overrides").await;
+    assert!(shown
+        .texts("#active-overrides strong")
+        .contains(&"Lockdown".to_owned()));
+    let dash = web.get("/").await;
+    assert!(dash
+        .texts(".alerts li")
+        .iter()
+        .any(|a| a.starts_with("Lockdown is active")));
+
+    let past = web
+        .post(
+            "/overrides/open",
+            &[("csrf", &csrf), ("until", "2001-01-01T10:00")],
+        )
+        .await;
+    assert_eq!(past.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        past.texts(".field-error"),
+        ["Open until (UTC) must be in the future"]
+    );
+
+    let id = lock["id"].as_str().expect("id");
+    let ended = web
+        .post(&format!("/overrides/{id}/end"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    let after = web.get("/overrides").await;
+    assert_eq!(after.texts("#no-override").len(), 1);
+}
+
+#[tokio::test]
+async fn a_member_changes_their_password_and_other_sessions_end() {
+    let app = spawn_app().await;
+    app.member_with_role("pia", "member").await;
+    let mut web = WebClient::new(&app);
+    web.login("pia", "pia-password").await;
+    let mut other = WebClient::new(&app);
+    other.login("pia", "pia-password").await;
+    let csrf = web.csrf().await;
+    let wrong = web
+        .post(
+            "/me/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "nope"),
+                ("new_password", "a-new-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        wrong.attr(".field.invalid input", "name").as_deref(),
+        Some("current_password")
+    );
+    let ok = web
+        .post(
+            "/me/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "pia-password"),
+                ("new_password", "a-new-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        web.get("/me").await.status,
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        other.get("/me").await.status,
+        StatusCode::SEE_OTHER,
+        "the other one ended"
+    );
+    app.login("pia", "a-new-password-1").await;
+}
+
+#[tokio::test]
+async fn a_door_is_registered_with_its_token_shown_once_rotated_and_disabled() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let heartbeat = |token: String| {
+        let url = app.url("/device/heartbeat");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"firmware_version": "0.1.0", "allowlist_version": 0, "uptime_seconds": 1, "free_heap": 1, "wifi_rssi": -50}))
+                .send()
+                .await
+                .expect("heartbeat")
+                .status()
+        }
+    };
+    let empty = web.post("/doors", &[("csrf", &csrf), ("name", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        empty.attr(".field.invalid input", "name").as_deref(),
+        Some("name")
+    );
+
+    let page = web
+        .post(
+            "/doors",
+            &[
+                ("csrf", &csrf),
+                ("name", "Front door"),
+                ("location", "hall"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let token = page.texts("#door-token").pop().expect("token shown");
+    assert!(token.starts_with("olt_"), "{token}");
+    assert_eq!(
+        page.attr("button[data-copy]", "data-copy").as_deref(),
+        Some("door-token")
+    );
+    assert!(heartbeat(token.clone()).await.is_success());
+    // Shown once: the list does not show it again.
+    let list = web.get("/doors").await;
+    assert!(!list.body.contains(&token));
+    assert_eq!(
+        list.texts("tbody td:first-child")
+            .first()
+            .map(|t| t.starts_with("Front door")),
+        Some(true)
+    );
+    let taken = web
+        .post("/doors", &[("csrf", &csrf), ("name", "Front door")])
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let id = app.get("/devices", &app.admin_token).await.body[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let rotated = web
+        .post(&format!("/doors/{id}/rotate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_token = rotated.texts("#door-token").pop().expect("new token");
+    assert_ne!(new_token, token);
+    assert_eq!(heartbeat(token).await, StatusCode::UNAUTHORIZED);
+    assert!(heartbeat(new_token.clone()).await.is_success());
+
+    let disabled = web
+        .post(
+            &format!("/doors/{id}/enabled"),
+            &[("csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    let device = app.get(&format!("/devices/{id}"), &app.admin_token).await;
+    assert_eq!(device.body["is_enabled"], false);
+    assert!(!heartbeat(new_token).await.is_success());
+    assert_eq!(web.get("/doors").await.texts("td .badge.off"), ["disabled"]);
+}
+
+#[tokio::test]
+async fn the_allow_list_page_explains_a_decision() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (member, _) = app.member_with_role("ella", "member").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            &app.admin_token,
+            json!({"member_id": member, "uid": "0A0B0C0D", "label": "card"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let api = app
+        .get("/allowlist/explain?uid=0A0B0C0D", &app.admin_token)
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{:?}", api.body);
+
+    let page = web.get("/allowlist?uid=0a%3A0b%3A0c%3A0d&at=").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let newest = app.get("/allowlist", &app.admin_token).await;
+    let version = newest.body["version"].as_i64().expect("a list was built");
+    let entries = newest.body["entry_count"].as_i64().expect("entries");
+    let facts = page.texts("dl.facts dd");
+    assert!(
+        facts
+            .iter()
+            .any(|d| d.starts_with(&format!("v{version}, built"))),
+        "{facts:?}"
+    );
+    assert!(facts.contains(&entries.to_string()), "{facts:?}");
+    // The page says what the API says.
+    let decision = api.body["decision"].as_str().expect("decision");
+    assert_eq!(page.texts(".decision"), [decision]);
+    assert!(page.texts(".explanation h2")[0].starts_with("UID 0A0B0C0D at "));
+
+    let unknown = web.get("/allowlist?uid=DEADBEEF").await;
+    assert_eq!(unknown.texts(".decision"), ["DENIED_UNKNOWN"]);
+    let bad = web.get("/allowlist?uid=XYZ").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.attr(".field.invalid input", "name").as_deref(),
+        Some("uid")
+    );
+    // Online signing: there is nothing to download for offline signing.
+    assert!(page.attr("a[href='/allowlist/unsigned']", "href").is_none());
+}
+
+#[tokio::test]
+async fn the_week_view_draws_what_the_doors_decide_in_the_rules_time_zone() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (member, _) = app.member_with_role("wendy", "member").await;
+    let (keyless, _) = app.member_with_role("kyle", "member").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            &app.admin_token,
+            json!({"member_id": member, "uid": "11223344", "label": "card"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let rule = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            json!({"name": "evenings", "rule_type": "time_window", "priority": 10,
+                   "parameters": {"days": ["mon","tue","wed","thu","fri","sat","sun"], "start_hour": 17, "start_minute": 0,
+                                  "end_hour": 23, "end_minute": 30, "timezone": "America/New_York"}}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+
+    let page = web.get(&format!("/members/{member}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let open = page.texts("svg.week-view rect.wk-in title");
+    assert_eq!(open.len(), 7, "{open:?}");
+    for slot in &open {
+        assert!(slot.ends_with(" 17:00–23:30: can enter"), "{slot}");
+    }
+    assert_eq!(page.texts("svg.week-view text.wk-day").len(), 7);
+    assert!(page.texts("figure.week figcaption")[0].ends_with("times in America/New_York"));
+    assert_page_headers(&page, "member with week view");
+
+    // No key: never.
+    let page = web.get(&format!("/members/{keyless}")).await;
+    let closed = page.texts("svg.week-view rect title");
+    assert_eq!(closed.len(), 7);
+    assert!(
+        closed
+            .iter()
+            .all(|t| t.ends_with(" 00:00–24:00: cannot enter")),
+        "{closed:?}"
+    );
+
+    // The member sees the same on their own page.
+    let mut own = WebClient::new(&app);
+    own.login("wendy", "wendy-password").await;
+    let me = own.get("/me").await;
+    assert_eq!(me.texts("svg.week-view rect.wk-in title"), open);
+}
