@@ -604,7 +604,7 @@ async fn the_rule_preview_names_who_gains_and_who_loses_access() {
             "Access times change (0)"
         ]
     );
-    assert_eq!(preview.texts("#preview li"), ["meg – key card"]);
+    assert_eq!(preview.texts("#preview li"), ["meg – key card – zone main"]);
     // Nothing was saved by the preview.
     let stored = app
         .get(&format!("/access-rules/{id}"), &app.admin_token)
@@ -641,7 +641,7 @@ async fn the_rule_preview_names_who_gains_and_who_loses_access() {
             "Access times change (0)"
         ]
     );
-    assert_eq!(preview.texts("#preview li"), ["meg – key card"]);
+    assert_eq!(preview.texts("#preview li"), ["meg – key card – zone main"]);
     assert_eq!(app.audit("rule_updated").await.len(), 1);
 }
 
