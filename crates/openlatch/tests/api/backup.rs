@@ -295,7 +295,14 @@ async fn a_backup_under_write_load_restores_everything_and_old_doors_accept_the_
         audit_rows >= 2 * before_backup as i64,
         "{audit_rows} audit rows"
     );
-    let lists = count(&restored, "SELECT MAX(version) FROM allowlists").await;
+    // Lists that came from the backup (this test makes far fewer than
+    // 10,000): a change committed but not yet built when the backup was
+    // taken makes the restored server build one more at start, past the gap.
+    let lists = count(
+        &restored,
+        "SELECT MAX(version) FROM allowlists WHERE version < 10000",
+    )
+    .await;
     assert!(lists as u64 >= held, "list versions came back");
     let counter = count(
         &restored,
