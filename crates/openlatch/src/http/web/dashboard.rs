@@ -42,7 +42,8 @@ pub async fn show(State(app): State<App>, WebUser(who): WebUser) -> Result<Respo
                             @for door in &d.doors {
                                 tr {
                                     td { (door.device.name)
-                                        @if let Some(l) = &door.device.location { br; small.muted { (l) } } }
+                                        @if let Some(l) = &door.device.location { br; small.muted { (l) } }
+                                        br; small.muted { "zone " (door.zone_name) } }
                                     td {
                                         @if !door.device.is_enabled { span.badge.off { "disabled" } }
                                         @else if door.online { span.badge.ok { "online" } }
