@@ -6,7 +6,7 @@
 //! The expected outcomes below are written by hand; they are never computed
 //! by the code under test.
 
-use ol02::ed25519_dalek::{Signer, SigningKey};
+use ol02::ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use ol02::*;
 use serde_json::{json, Value};
 
@@ -196,6 +196,99 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
     let schedule_end = mutated(schedule0 + 4, &1441u16.to_le_bytes());
     let schedule_start = mutated(schedule0 + 2, &1440u16.to_le_bytes());
 
+    // HAS_EMERGENCY means "the profile table holds an EMERGENCY profile".
+    let emergency_flag_missing = mutated(6, &[0x00]);
+    let emergency_flag_extra = {
+        let mut b = ListBuilder::new(13, MON - H, MON + 7 * D);
+        b.add_entry(spec("04000001", AccessType::Unrestricted, Role::Member));
+        let mut body = b.encode_unsigned().expect("encode");
+        body[6] |= 0x01;
+        resign(&body)
+    };
+    // The EMERGENCY card's record points at the first member's profile: the
+    // EMERGENCY profile stays in the table, unused, and the flag stays right.
+    let emergency_profile_unused = {
+        let mut b = unsigned.clone();
+        let record = |i: usize| first_record + i * 6;
+        let (from, to) = (record(0) + 4, record(4) + 4);
+        let idx = [b[from], b[from + 1]];
+        b[to..to + 2].copy_from_slice(&idx);
+        resign(&b)
+    };
+
+    // Sub-keys the master certified but no list should ever be accepted
+    // under. The "signature" is R = identity, s = 0, which a non-strict
+    // verifier accepts for every message under a small-order key.
+    let forged = |sub_pubkey: &[u8; 32], key_id: u8| {
+        let c = Certificate::issue(&master, sub_pubkey, key_id, MON - 30 * D, MON + 365 * D);
+        let mut out = unsigned.clone();
+        out.extend_from_slice(&c.to_bytes());
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        out.extend_from_slice(&sig);
+        out
+    };
+    let identity = {
+        let mut k = [0u8; 32];
+        k[0] = 1;
+        k
+    };
+    // y = p + 1, the non-canonical spelling of the same identity point.
+    let identity_non_canonical = {
+        let mut k = [0xFF; 32];
+        k[0] = 0xEE;
+        k[31] = 0x7F;
+        k
+    };
+    let not_a_point = (2u8..=255)
+        .map(|b| {
+            let mut k = [0u8; 32];
+            k[0] = b;
+            k
+        })
+        .find(|k| VerifyingKey::from_bytes(k).is_err())
+        .expect("some y is not on the curve");
+    let small_order_sub = forged(&identity, 3);
+    let non_canonical_sub = forged(&identity_non_canonical, 4);
+    let invalid_sub = forged(&not_a_point, 5);
+
+    // Records the format allows but that mean nothing (section 4).
+    let meaningless = {
+        let mut b = ListBuilder::new(12, MON - H, MON + 7 * D);
+        let mut open = spec("04B00001", AccessType::Unrestricted, Role::Member);
+        open.slots = weekdays_8_to_20();
+        open.grace_minutes = 30;
+        open.valid_from = MON + 3 * D;
+        open.valid_until = MON + 5 * D;
+        open.keypad_id = 5; // no keypad record 5
+        b.add_entry(open);
+        let mut emergency = spec("04B00002", AccessType::Emergency, Role::Guest);
+        emergency.slots = weekdays_8_to_20();
+        emergency.valid_until = MON + H;
+        b.add_entry(emergency);
+        let mut kh = spec("04B00003", AccessType::Scheduled, Role::Keyholder);
+        kh.slots = weekdays_8_to_20();
+        kh.keypad_id = 2;
+        b.add_entry(kh);
+        let mut kh0 = spec("04B00004", AccessType::Scheduled, Role::Keyholder);
+        kh0.slots = weekdays_8_to_20();
+        kh0.keypad_id = 3;
+        b.add_entry(kh0);
+        b.add_keypad(KeypadSpec {
+            keypad_id: 2,
+            totp_secret: None,
+            hotp_secret: None,
+            hotp_used: 0,
+        });
+        b.add_keypad(KeypadSpec {
+            keypad_id: 3,
+            totp_secret: Some([0; 20]),
+            hotp_secret: None,
+            hotp_used: 0,
+        });
+        sign(&b.encode_unsigned().expect("encode"), &cert, &sub).expect("sign")
+    };
+
     let verify = json!([
         {"file": "reserved-byte.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "reserved_not_zero"},
         {"file": "unknown-flag.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "unknown_header_flags"},
@@ -220,6 +313,13 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
         {"file": "truncated.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "truncated"},
         {"file": "valid.unsigned.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "truncated"},
         {"file": "lockdown.ol02", "now": MON + 12 * H, "held_version": 10, "expect": "ok"},
+        {"file": "emergency-flag-missing.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "emergency_flag_mismatch"},
+        {"file": "emergency-flag-extra.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "emergency_flag_mismatch"},
+        {"file": "emergency-profile-unused.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "ok"},
+        {"file": "small-order-sub-key.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_list_signature"},
+        {"file": "non-canonical-sub-key.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "bad_list_signature"},
+        {"file": "invalid-sub-key.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "invalid_sub_key"},
+        {"file": "meaningless.ol02", "now": MON + 12 * H, "held_version": 0, "expect": "ok"},
     ]);
 
     let none = || door(None, &[], &[], false);
@@ -359,6 +459,42 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
             none(),
             "DENIED_UNKNOWN"
         ),
+        case(
+            "emergency-profile-unused.ol02",
+            "04000005",
+            MON + 21 * H,
+            none(),
+            "DENIED_OUTSIDE_SCHEDULE"
+        ),
+        case(
+            "emergency-profile-unused.ol02",
+            "04000005",
+            MON + 10 * H,
+            none(),
+            "GRANTED"
+        ),
+        // UNRESTRICTED ignores its schedule and its dates; EMERGENCY too.
+        case(
+            "meaningless.ol02",
+            "04B00001",
+            MON + 21 * H,
+            none(),
+            "GRANTED"
+        ),
+        case(
+            "meaningless.ol02",
+            "04B00002",
+            MON + 21 * H,
+            none(),
+            "GRANTED_EMERGENCY"
+        ),
+        case(
+            "meaningless.ol02",
+            "04B00003",
+            MON + 10 * H,
+            none(),
+            "GRANTED"
+        ),
     ]);
 
     // Codes computed independently (Python hmac/hashlib, RFC 4226 truncation).
@@ -377,6 +513,11 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
         {"file": v, "input": "1#434921#", "now": MON + 8 * D, "expect": "stale_list"},
         {"file": v, "input": "1#434921#", "now": MON - 2 * H, "expect": "stale_list"},
         {"file": "lockdown.ol02", "input": "1#434921#", "now": t, "expect": "lockdown"},
+        // A profile's keypad id without a record; a record with flags 0; an
+        // all-zero TOTP secret (code from `oathtool --totp` with a zero key).
+        {"file": "meaningless.ol02", "input": "5#434921#", "now": t, "expect": "unknown_keypad"},
+        {"file": "meaningless.ol02", "input": "2#434921#", "now": t, "expect": "wrong_code"},
+        {"file": "meaningless.ol02", "input": "3#105915#", "now": t, "expect": "totp:56803680"},
     ]);
 
     let table = json!({
@@ -417,6 +558,16 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
         ("schedule-day-mask.ol02".into(), schedule_days),
         ("schedule-end.ol02".into(), schedule_end),
         ("schedule-start.ol02".into(), schedule_start),
+        ("emergency-flag-missing.ol02".into(), emergency_flag_missing),
+        ("emergency-flag-extra.ol02".into(), emergency_flag_extra),
+        (
+            "emergency-profile-unused.ol02".into(),
+            emergency_profile_unused,
+        ),
+        ("small-order-sub-key.ol02".into(), small_order_sub),
+        ("non-canonical-sub-key.ol02".into(), non_canonical_sub),
+        ("invalid-sub-key.ol02".into(), invalid_sub),
+        ("meaningless.ol02".into(), meaningless),
         ("table.json".into(), table_text.into_bytes()),
     ]
 }
