@@ -2,6 +2,7 @@
 
 use crate::app::{
     allowlist, approvals, bootstrap, device_api, notifications, password::Passwords, signing, App,
+    AppParts,
 };
 use crate::config::Config;
 use crate::datadir;
@@ -64,7 +65,7 @@ async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
         .await
         .context("loading the allow-list signing key")?;
     let hub = notifications::Hub::new(&config, serving).context("setting up notifications")?;
-    Ok(App {
+    Ok(App::new(AppParts {
         db,
         config: Arc::new(config),
         tokens: Arc::new(tokens),
@@ -75,7 +76,7 @@ async fn build_app_inner(config: Config, serving: bool) -> anyhow::Result<App> {
         approvals: Arc::default(),
         notifications: Arc::new(hub),
         http_metrics: Default::default(),
-    })
+    }))
 }
 
 /// On PostgreSQL, listens for approval decisions made by other instances

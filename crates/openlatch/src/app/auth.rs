@@ -11,6 +11,7 @@ use crate::storage::sessions::{self, Session};
 use crate::storage::{devices, members, now_unix, throttle};
 use serde_json::json;
 use std::net::IpAddr;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -336,12 +337,13 @@ pub async fn change_own_password(
 
 /// Turns a device bearer token into its device. Anything but an `olt_`
 /// token of the right shape is refused before the database is asked.
-pub async fn authenticate_device(app: &App, raw: &str) -> AppResult<Device> {
+pub async fn authenticate_device(app: &App, raw: &str) -> AppResult<Arc<Device>> {
     let token = DeviceToken::parse(raw).ok_or(AppError::Unauthenticated)?;
-    let hash = token.hash();
-    if let Some(device) = app.poll_cache.door(&hash) {
+    let digest = token.digest();
+    if let Some(device) = app.poll_cache.door(&digest) {
         return Ok(device);
     }
+    let hash = hex::encode(digest);
     let mut conn = app.db.read().await?;
     let (device, stored) = devices::find_by_token_hash(&mut conn, &hash)
         .await?
@@ -349,7 +351,8 @@ pub async fn authenticate_device(app: &App, raw: &str) -> AppResult<Device> {
     // The lookup matched on the hash already; comparing again in constant
     // time keeps the final decision free of early-exit timing.
     if bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
-        app.poll_cache.remember_door(hash, device.clone());
+        let device = Arc::new(device);
+        app.poll_cache.remember_door(digest, Arc::clone(&device));
         Ok(device)
     } else {
         Err(AppError::Unauthenticated)
@@ -367,7 +370,7 @@ pub async fn authenticate_device_from(
     app: &App,
     raw: Option<&str>,
     client: IpAddr,
-) -> AppResult<Device> {
+) -> AppResult<Arc<Device>> {
     let result = match raw {
         Some(token) => authenticate_device(app, token).await,
         None => Err(AppError::Unauthenticated),

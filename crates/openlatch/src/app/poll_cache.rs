@@ -10,7 +10,7 @@
 use crate::domain::device::Device;
 use crate::domain::ZoneId;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const FRESH: Duration = Duration::from_secs(1);
@@ -19,26 +19,27 @@ const MAX_DOORS: usize = 4096;
 
 #[derive(Default)]
 pub struct PollCache {
-    doors: Mutex<HashMap<String, (Device, Instant)>>,
+    /// Keyed by the SHA-256 of the token; shared, so a poll copies nothing.
+    doors: Mutex<HashMap<[u8; 32], (Arc<Device>, Instant)>>,
     versions: Mutex<HashMap<ZoneId, (i64, Instant)>>,
 }
 
 impl PollCache {
-    /// The enabled door whose token hashes to `token_hash`, if seen just now.
-    pub fn door(&self, token_hash: &str) -> Option<Device> {
+    /// The enabled door whose token hashes to `token_digest`, if seen just now.
+    pub fn door(&self, token_digest: &[u8; 32]) -> Option<Arc<Device>> {
         let doors = self.doors.lock().ok()?;
         doors
-            .get(token_hash)
+            .get(token_digest)
             .filter(|(_, at)| at.elapsed() < FRESH)
-            .map(|(d, _)| d.clone())
+            .map(|(d, _)| Arc::clone(d))
     }
 
-    pub fn remember_door(&self, token_hash: String, device: Device) {
+    pub fn remember_door(&self, token_digest: [u8; 32], device: Arc<Device>) {
         if let Ok(mut doors) = self.doors.lock() {
             if doors.len() >= MAX_DOORS {
                 doors.clear();
             }
-            doors.insert(token_hash, (device, Instant::now()));
+            doors.insert(token_digest, (device, Instant::now()));
         }
     }
 
@@ -95,13 +96,14 @@ mod tests {
     #[test]
     fn remembers_until_forgotten() {
         let c = PollCache::default();
-        assert!(c.door("h").is_none());
-        let d = door();
-        c.remember_door("h".into(), d.clone());
-        assert_eq!(c.door("h"), Some(d));
-        assert!(c.door("other").is_none());
+        let (h, other) = ([1u8; 32], [2u8; 32]);
+        assert!(c.door(&h).is_none());
+        let d = Arc::new(door());
+        c.remember_door(h, Arc::clone(&d));
+        assert_eq!(c.door(&h), Some(d));
+        assert!(c.door(&other).is_none());
         c.forget_doors();
-        assert!(c.door("h").is_none());
+        assert!(c.door(&h).is_none());
 
         let lab = ZoneId::new();
         assert_eq!(c.version(ZoneId::MAIN), None);

@@ -34,8 +34,14 @@ impl DeviceToken {
 
     /// What is stored: the SHA-256 of the token, hex. A 256-bit random token
     /// needs no salt or slow hash.
+    /// SHA-256 of the token: what the database keeps (hex) and the poll
+    /// cache is keyed by.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
+
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        hex::encode(self.digest())
     }
 }
 

@@ -196,7 +196,7 @@ impl FromRequestParts<App> for Admin {
 }
 
 /// A registered, enabled door controller. Failures are rate limited per client address.
-pub struct Door(pub Device);
+pub struct Door(pub std::sync::Arc<Device>);
 
 impl FromRequestParts<App> for Door {
     type Rejection = AppError;

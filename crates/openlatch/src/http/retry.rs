@@ -1,7 +1,7 @@
 //! Runs a request again when its transaction lost a serialization failure
 //! or a deadlock (PostgreSQL rolled it back; nothing of it was kept).
 //!
-//! One place for every endpoint: use cases own their transactions, so the
+//! One place for every endpoint that writes: use cases own their transactions, so the
 //! whole request is the unit that can be repeated. The body is buffered
 //! (requests are small and already size-limited); after the last attempt
 //! the client gets 409.
@@ -20,6 +20,11 @@ use std::time::Duration;
 const RETRIES: u32 = 4;
 
 pub async fn retry_conflicts(State(app): State<App>, req: Request, next: Next) -> Response {
+    // Safe methods only read, so they never lose a write conflict; keeping
+    // them out spares every door poll a copy of its request.
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
     // Only bodies of a known, ordinary size are buffered for a replay;
     // anything else (a signed list upload, a stream) runs once.
     let small_body = req
