@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod password;
 pub mod poll_cache;
 pub mod rules;
+pub mod settings;
 pub mod signing;
 pub mod token;
 pub mod ui;

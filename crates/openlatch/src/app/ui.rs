@@ -344,7 +344,7 @@ pub enum Access {
 }
 
 /// When a member can enter over the next seven days, in quarter hours,
-/// in `tz`: decided by the door's own engine (`ol02::decide`) on lists the
+/// in the space's time zone: decided by the door's own engine (`ol02::decide`) on lists the
 /// allow-list compiler builds, so it shows exactly what the doors will do
 /// (time windows, date ranges, overrides, DST).
 pub struct WeekView {
@@ -357,22 +357,11 @@ pub struct WeekView {
 
 pub const QUARTERS: usize = 96;
 
-/// The time zone a space's people think in: that of its first time window
-/// rule (there is no separate setting), else UTC.
-fn space_tz(rules: &[Rule]) -> chrono_tz::Tz {
-    rules
-        .iter()
-        .find_map(|r| match &r.params {
-            RuleParams::TimeWindow(w) => Some(w.timezone),
-            _ => None,
-        })
-        .unwrap_or(chrono_tz::UTC)
-}
-
 pub async fn week_view(app: &App, member: MemberId) -> AppResult<WeekView> {
     use chrono::TimeZone;
     // A key compiles on its own: the member's keys, the member, and the
     // sponsors that rules name are all this needs (not the whole space).
+    let setting = super::settings::time_zone_setting(app).await?;
     let mut conn = app.db.read().await?;
     let rules = rules::list(&mut conn).await?;
     let mut people = Vec::new();
@@ -395,7 +384,7 @@ pub async fn week_view(app: &App, member: MemberId) -> AppResult<WeekView> {
         enrolled_keypads: HashMap::new(),
         keypads: Vec::new(),
     };
-    let tz = space_tz(&inputs.rules);
+    let (tz, _) = super::settings::effective(setting, &inputs.rules);
     let now = now_unix();
     let first_day = chrono::DateTime::from_timestamp(now, 0)
         .unwrap_or_default()

@@ -44,6 +44,8 @@ pub mod event {
     pub const ZONE_DELETED: &str = "zone_deleted";
     /// A door was moved to another zone (it gets that zone's list at its next poll).
     pub const DEVICE_MOVED: &str = "device_moved";
+    /// An admin changed a space setting (the time zone).
+    pub const SETTINGS_UPDATED: &str = "settings_updated";
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.

@@ -13,6 +13,7 @@ pub mod key;
 pub mod keypad;
 pub mod member;
 pub mod rule;
+pub mod space;
 pub mod text;
 pub mod validation;
 pub mod zone;

@@ -26,7 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// Version of the list in a download, as a header beside the raw bytes.
 pub const VERSION_HEADER: &str = "x-openlatch-allowlist-version";
 /// Signed lists of large spaces run to megabytes.
-const UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+pub const UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()

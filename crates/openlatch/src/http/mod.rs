@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod openapi_errors;
 pub mod retry;
 pub mod rules;
+pub mod settings;
 pub mod strict_json;
 pub mod web;
 pub mod zones;
@@ -69,6 +70,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .merge(keypad::routes())
         .merge(notifications::routes())
         .merge(zones::routes())
+        .merge(settings::routes())
 }
 
 pub fn router(app: App) -> Router {
@@ -81,7 +83,7 @@ pub fn router(app: App) -> Router {
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
-    .merge(web::router())
+    .merge(web::router(&app))
     .fallback(fallback)
     // axum's own 405 has an empty body; every error keeps the one JSON
     // shape (an HTML page for the web UI's paths).

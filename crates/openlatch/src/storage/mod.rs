@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
+pub mod settings;
 pub mod throttle;
 pub mod transfer;
 pub mod zones;

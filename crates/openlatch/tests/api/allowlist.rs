@@ -181,7 +181,7 @@ async fn unchanged_content_makes_no_new_version() {
     assert!(after > v.as_i64().expect("v"));
 }
 
-fn airgapped_keys() -> (
+pub(crate) fn airgapped_keys() -> (
     tempfile::TempDir,
     ol02::ed25519_dalek::SigningKey,
     std::path::PathBuf,
@@ -195,7 +195,11 @@ fn airgapped_keys() -> (
 }
 
 /// Signs with the key tool's own `keys sign` command, as an admin would.
-fn keytool_sign(dir: &std::path::Path, prefix: &std::path::Path, unsigned: &[u8]) -> Vec<u8> {
+pub(crate) fn keytool_sign(
+    dir: &std::path::Path,
+    prefix: &std::path::Path,
+    unsigned: &[u8],
+) -> Vec<u8> {
     let (u, s) = (dir.join("unsigned.ol02"), dir.join("signed.ol02"));
     let _ = std::fs::remove_file(&s);
     std::fs::write(&u, unsigned).expect("write unsigned");

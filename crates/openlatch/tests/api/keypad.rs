@@ -132,7 +132,7 @@ async fn post_events(app: &TestApp, door: &str, events: Value) -> Value {
 }
 
 /// Decodes the SVG QR code: rasterised with resvg, read with rqrr.
-fn decode_qr(svg: &str) -> String {
+pub(crate) fn decode_qr(svg: &str) -> String {
     use resvg::{tiny_skia, usvg};
     let tree = usvg::Tree::from_str(svg, &usvg::Options::default()).expect("svg parses");
     let size = tree.size().to_int_size();

@@ -22,6 +22,7 @@ mod mqtt;
 mod notifications;
 mod rules;
 mod service;
+mod settings;
 mod storage_failures;
 mod upgrade;
 mod web_browser;

@@ -148,12 +148,16 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
         "/doors".into(),
         "/allowlist".into(),
         "/allowlist?uid=zz".into(),
+        "/settings".into(),
+        "/rules/new?type=time_window".into(),
+        "/rules/new?type=guest_sponsor".into(),
         "/me".into(),
         "/no-such-page".into(),
         "/members/not-a-uuid".into(),
     ];
     if let Some(id) = rules.body[0]["id"].as_str() {
         paths.push(format!("/rules/{id}"));
+        paths.push(format!("/rules/{id}/delete"));
     }
     for path in &paths {
         let page = web.get(path).await;
@@ -347,7 +351,9 @@ async fn each_role_sees_only_its_pages() {
         "/members/new",
         "/approvals",
         "/rules",
+        "/rules/new?type=grant",
         "/overrides",
+        "/settings",
     ] {
         let page = member.get(path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "member {path}");
@@ -922,4 +928,785 @@ async fn the_week_view_draws_what_the_doors_decide_in_the_rules_time_zone() {
     own.login("wendy", "wendy-password").await;
     let me = own.get("/me").await;
     assert_eq!(me.texts("svg.week-view rect.wk-in title"), open);
+}
+
+/// Posts `fields` (owned values) as a form.
+async fn post_owned(web: &WebClient, path: &str, fields: &[(&str, String)]) -> Page {
+    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    web.post(path, &f).await
+}
+
+#[tokio::test]
+async fn rules_are_created_after_field_errors_and_a_preview_and_deleted_after_a_confirmation() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (member, _) = app.member_with_role("meg", "member").await;
+    let r = app
+        .post(
+            "/nfc-keys",
+            &app.admin_token,
+            json!({"member_id": member, "uid": "05060708", "label": "card"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let zones = app.get("/zones", &app.admin_token).await;
+    let main_zone = zones.body[0]["id"].as_str().expect("main").to_owned();
+    let rules_before = app.get("/access-rules", &app.admin_token).await;
+    let count_before = rules_before.body.as_array().map_or(0, Vec::len);
+
+    // The list offers every type; the form fits the type.
+    let list = web.get("/rules").await;
+    assert_eq!(
+        list.texts("select[name=type] option"),
+        [
+            "time_window",
+            "date_range",
+            "guest_sponsor",
+            "role_minimum",
+            "global_override",
+            "grant"
+        ]
+    );
+    let form = web.get("/rules/new?type=time_window").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert_page_headers(&form, "/rules/new");
+    assert_eq!(form.texts("input[name='parameters.days']").len(), 7);
+    assert_eq!(
+        form.attr("input[name=rule_type]", "value").as_deref(),
+        Some("time_window")
+    );
+    assert_eq!(
+        form.attr("input[name='parameters.timezone']", "value")
+            .as_deref(),
+        Some("UTC"),
+        "a new window starts in the space's zone"
+    );
+    assert_eq!(
+        form.attr("input[name=zone_ids]", "value").as_deref(),
+        Some(main_zone.as_str())
+    );
+    assert_eq!(
+        web.get("/rules/new?type=wizard").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Bad values are named at their fields and what was typed stays.
+    let window = |days: &[&str], start_hour: &str, tz: &str, intent: &str| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("rule_type", "time_window".to_owned()),
+            ("name", "weeknights".to_owned()),
+            ("parameters.start_hour", start_hour.to_owned()),
+            ("parameters.start_minute", "0".to_owned()),
+            ("parameters.end_hour", "22".to_owned()),
+            ("parameters.end_minute", "0".to_owned()),
+            ("parameters.timezone", tz.to_owned()),
+            ("priority", "5".to_owned()),
+            ("is_active", "true".to_owned()),
+            ("targets", String::new()),
+            ("zone_ids", main_zone.clone()),
+            ("intent", intent.to_owned()),
+        ];
+        for d in days {
+            f.push(("parameters.days", (*d).to_owned()));
+        }
+        f
+    };
+    let bad = post_owned(&web, "/rules", &window(&[], "25", "Mars/Base", "save")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    let invalid: Vec<String> = bad
+        .html()
+        .select(&scraper::Selector::parse(".field.invalid input").expect("sel"))
+        .filter_map(|e| e.value().attr("name").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        invalid,
+        ["parameters.start_hour", "parameters.timezone"],
+        "{}",
+        bad.body
+    );
+    assert_eq!(bad.texts("fieldset.days .field-error").len(), 1);
+    assert_eq!(
+        bad.attr("input[name=name]", "value").as_deref(),
+        Some("weeknights")
+    );
+    assert_eq!(
+        app.get("/access-rules", &app.admin_token)
+            .await
+            .body
+            .as_array()
+            .map_or(0, Vec::len),
+        count_before,
+        "nothing stored"
+    );
+
+    // A window on no day of the week would shut the member out: the preview says so.
+    let preview = post_owned(
+        &web,
+        "/rules",
+        &window(&["mon", "tue"], "18", "Europe/Berlin", "preview"),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert_eq!(preview.texts("#preview h3").len(), 3);
+    assert_eq!(
+        app.audit("rule_created").await.len(),
+        0,
+        "a preview stores nothing"
+    );
+    let checked: Vec<String> = preview
+        .html()
+        .select(&scraper::Selector::parse("input[name='parameters.days'][checked]").expect("sel"))
+        .filter_map(|e| e.value().attr("value").map(str::to_owned))
+        .collect();
+    assert_eq!(checked, ["mon", "tue"]);
+
+    let saved = post_owned(
+        &web,
+        "/rules",
+        &window(&["mon", "tue"], "18", "Europe/Berlin", "save"),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(saved.location(), Some("/rules?done=created"));
+    let stored = app.get("/access-rules", &app.admin_token).await;
+    let rule = stored
+        .body
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "weeknights"))
+        .cloned()
+        .expect("created");
+    assert_eq!(rule["rule_type"], "time_window");
+    assert_eq!(
+        rule["parameters"],
+        json!({"days": ["mon", "tue"], "start_hour": 18, "start_minute": 0,
+               "end_hour": 22, "end_minute": 0, "timezone": "Europe/Berlin"})
+    );
+    assert_eq!(rule["priority"], 5);
+    assert_eq!(rule["zone_ids"], json!([main_zone]));
+    assert_eq!(app.audit("rule_created").await.len(), 1);
+
+    // A rule that shuts members out: the preview names who loses access.
+    let keyholders_only = |intent: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("rule_type", "role_minimum".to_owned()),
+            ("name", "keyholders only".to_owned()),
+            ("parameters.min_role", "keyholder".to_owned()),
+            ("priority", "50".to_owned()),
+            ("is_active", "true".to_owned()),
+            ("targets", String::new()),
+            ("intent", intent.to_owned()),
+        ]
+    };
+    let preview = post_owned(&web, "/rules", &keyholders_only("preview")).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert_eq!(
+        preview.texts("#preview h3"),
+        [
+            "Gain access (0)",
+            "Lose access (1)",
+            "Access times change (0)"
+        ]
+    );
+    assert_eq!(preview.texts("#preview li"), ["meg – key card – zone main"]);
+    let saved = post_owned(&web, "/rules", &keyholders_only("save")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = app.get("/access-rules", &app.admin_token).await;
+    let id = stored
+        .body
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "keyholders only"))
+        .and_then(|r| r["id"].as_str())
+        .expect("created")
+        .to_owned();
+
+    // Deleting asks first and shows that the member gets in again.
+    let edit = web.get(&format!("/rules/{id}")).await;
+    assert_eq!(
+        edit.attr("a[href$='/delete']", "href"),
+        Some(format!("/rules/{id}/delete"))
+    );
+    let confirm = web.get(&format!("/rules/{id}/delete")).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert_page_headers(&confirm, "delete confirmation");
+    assert_eq!(
+        confirm.texts("#preview h3"),
+        [
+            "Gain access (1)",
+            "Lose access (0)",
+            "Access times change (0)"
+        ]
+    );
+    assert_eq!(confirm.texts("#preview li"), ["meg – key card – zone main"]);
+    assert!(app
+        .get(&format!("/access-rules/{id}"), &app.admin_token)
+        .await
+        .status
+        .is_success());
+    // Without the form's token nothing is deleted.
+    let forged = web.post(&format!("/rules/{id}/delete"), &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let deleted = web
+        .post(&format!("/rules/{id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert_eq!(deleted.location(), Some("/rules?done=deleted"));
+    assert_eq!(
+        app.get(&format!("/access-rules/{id}"), &app.admin_token)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.audit("rule_deleted").await.len(), 1);
+    assert_eq!(
+        web.get(&format!("/rules/{id}/delete")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Only admins create and delete.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let kcsrf = keyholder.csrf().await;
+    assert!(keyholder
+        .get("/rules")
+        .await
+        .attr("select[name=type]", "name")
+        .is_none());
+    assert_eq!(
+        keyholder.get("/rules/new?type=grant").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rule_id = rule["id"].as_str().expect("id");
+    assert_eq!(
+        keyholder
+            .get(&format!("/rules/{rule_id}/delete"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = keyholder
+        .post(&format!("/rules/{rule_id}/delete"), &[("csrf", &kcsrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let mut fields = keyholders_only("save");
+    fields[0].1 = kcsrf.clone();
+    assert_eq!(
+        post_owned(&keyholder, "/rules", &fields).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.audit("rule_created").await.len(), 2);
+    let anonymous = WebClient::new(&app).get("/rules/new?type=grant").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn rule_dates_are_typed_in_the_space_time_zone() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let set = web
+        .post(
+            "/settings",
+            &[("csrf", &csrf), ("time_zone", "Europe/Berlin")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let range = |start: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("rule_type", "date_range".to_owned()),
+            ("name", "course".to_owned()),
+            ("parameters.start_date", start.to_owned()),
+            ("parameters.end_date", "2030-07-01T18:00".to_owned()),
+            ("parameters.grace_minutes", "15".to_owned()),
+            ("priority", "0".to_owned()),
+            ("is_active", "true".to_owned()),
+            ("targets", "role:member".to_owned()),
+            ("intent", "save".to_owned()),
+        ]
+    };
+    let form = web.get("/rules/new?type=date_range").await;
+    assert!(
+        form.texts("label[for='f-parameters-start_date']")[0].contains("Europe/Berlin"),
+        "{:?}",
+        form.texts("label")
+    );
+    // 02:30 on the last Sunday of March does not happen in Berlin.
+    let skipped = post_owned(&web, "/rules", &range("2030-03-31T02:30")).await;
+    assert_eq!(skipped.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        skipped.texts(".field.invalid .field-error"),
+        ["Start (Europe/Berlin) does not exist in Europe/Berlin (the clocks skip it)"]
+    );
+    let saved = post_owned(&web, "/rules", &range("2030-01-15T10:00")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = app.get("/access-rules", &app.admin_token).await;
+    let rule = stored
+        .body
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "course"))
+        .cloned()
+        .expect("created");
+    // Winter: UTC+1; summer: UTC+2.
+    assert_eq!(rule["parameters"]["start_date"], "2030-01-15T09:00:00Z");
+    assert_eq!(rule["parameters"]["end_date"], "2030-07-01T16:00:00Z");
+    assert_eq!(
+        rule["targets"],
+        json!([{"target_type": "role", "target_value": "member"}])
+    );
+    // Shown back as typed, and described in the space's zone.
+    let id = rule["id"].as_str().expect("id");
+    let edit = web.get(&format!("/rules/{id}")).await;
+    assert_eq!(
+        edit.attr("input[name='parameters.start_date']", "value")
+            .as_deref(),
+        Some("2030-01-15T10:00")
+    );
+    let list = web.get("/rules").await;
+    assert!(
+        list.texts("td")
+            .iter()
+            .any(|t| t == "2030-01-15 10:00 CET to 2030-07-01 18:00 CEST"),
+        "{:?}",
+        list.texts("td")
+    );
+}
+
+#[tokio::test]
+async fn keypad_enrolment_on_me_shows_the_qr_code_once_and_wants_the_password() {
+    let app = spawn_app().await;
+    let (_, keyholder_token) = app.member_with_role("kees", "keyholder").await;
+    app.member_with_role("mona", "member").await;
+    let mut web = WebClient::new(&app);
+    web.login("kees", "kees-password").await;
+    let csrf = web.csrf().await;
+
+    let me = web.get("/me").await;
+    assert_eq!(me.texts("section.keypad h2"), ["My keypad codes"]);
+    assert_eq!(
+        me.texts("section.keypad form button"),
+        [
+            "Enrol my authenticator app",
+            "Issue a new backup sheet (voids the old one)"
+        ]
+    );
+    // Members hold no codes: no section, and the form is refused.
+    let mut member = WebClient::new(&app);
+    member.login("mona", "mona-password").await;
+    assert!(member.get("/me").await.texts("section.keypad").is_empty());
+    let mcsrf = member.csrf().await;
+    let refused = member
+        .post(
+            "/me/totp",
+            &[("csrf", &mcsrf), ("totp_password", "mona-password")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // A wrong password is named at the form's own field; nothing is enrolled.
+    let wrong = web
+        .post("/me/totp", &[("csrf", &csrf), ("totp_password", "nope")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        wrong.attr(".field.invalid input", "name").as_deref(),
+        Some("totp_password")
+    );
+    assert!(wrong.attr("img.qr", "src").is_none());
+    assert!(app.audit("keypad_totp_enrolled").await.is_empty());
+    // Without the form's token: refused before the password is looked at.
+    let forged = web
+        .post("/me/totp", &[("totp_password", "kees-password")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let enrolled = web
+        .post(
+            "/me/totp",
+            &[("csrf", &csrf), ("totp_password", "kees-password")],
+        )
+        .await;
+    // The page itself answers: the secret never travels in a URL.
+    assert_eq!(enrolled.status, StatusCode::OK, "{}", enrolled.body);
+    assert!(enrolled.location().is_none());
+    assert_eq!(enrolled.header("cache-control"), Some("no-store"));
+    assert_page_headers(&enrolled, "totp enrolment");
+    let secret = enrolled.texts("#totp-secret")[0].clone();
+    assert_eq!(secret.len(), 32, "{secret}");
+    let src = enrolled.attr("img.qr", "src").expect("qr image");
+    let b64 = src
+        .strip_prefix("data:image/svg+xml;base64,")
+        .expect("an SVG data URI");
+    let svg = data_encoding::BASE64
+        .decode(b64.as_bytes())
+        .expect("base64");
+    let uri = crate::keypad::decode_qr(&String::from_utf8(svg).expect("utf-8"));
+    assert!(
+        uri.starts_with("otpauth://totp/OpenLatch:kees?")
+            && uri.contains(&format!("secret={secret}")),
+        "{uri}"
+    );
+    assert_eq!(app.audit("keypad_totp_enrolled").await.len(), 1);
+    let api = app.get("/me", &keyholder_token).await;
+    assert_eq!(api.body["keypad"]["totp_enrolled"], true);
+    // Shown once: the page does not show it again.
+    let again = web.get("/me").await;
+    assert!(again.attr("img.qr", "src").is_none());
+    assert!(!again.body.contains(&secret));
+    assert_eq!(
+        again.texts("section.keypad form button")[0],
+        "Replace my authenticator secret"
+    );
+
+    // The backup sheet, likewise once.
+    let sheet = web
+        .post(
+            "/me/backup-codes",
+            &[("csrf", &csrf), ("sheet_password", "kees-password")],
+        )
+        .await;
+    assert_eq!(sheet.status, StatusCode::OK, "{}", sheet.body);
+    let codes = sheet.texts("table.codes td.mono");
+    assert_eq!(codes.len(), 10);
+    assert!(codes
+        .iter()
+        .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+    assert_eq!(app.audit("keypad_backup_codes_issued").await.len(), 1);
+    assert_eq!(
+        app.get("/me", &keyholder_token).await.body["keypad"]["backup_codes_left"],
+        10
+    );
+    assert!(web.get("/me").await.texts("table.codes td").is_empty());
+
+    // The API's limit on wrong passwords applies: five, then a pause even for the right one.
+    for _ in 0..5 {
+        let w = web
+            .post(
+                "/me/backup-codes",
+                &[("csrf", &csrf), ("sheet_password", "nope")],
+            )
+            .await;
+        assert_eq!(w.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            w.attr(".field.invalid input", "name").as_deref(),
+            Some("sheet_password")
+        );
+    }
+    let limited = web
+        .post(
+            "/me/totp",
+            &[("csrf", &csrf), ("totp_password", "kees-password")],
+        )
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(app.audit("keypad_totp_enrolled").await.len(), 1);
+}
+
+#[tokio::test]
+async fn signed_lists_are_uploaded_from_the_allow_list_page() {
+    use openlatch::config::SigningMode;
+    let (dir, master, prefix) = crate::allowlist::airgapped_keys();
+    let master_hex = openlatch_keytool::public_key_hex(&master);
+    let app = spawn_app_with(move |c| {
+        c.signing_mode = SigningMode::AirGapped;
+        c.master_public_key = Some(master_hex);
+    })
+    .await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let page = web.get("/allowlist").await;
+    assert_eq!(
+        page.attr("form.upload", "enctype").as_deref(),
+        Some("multipart/form-data")
+    );
+    let main_zone = page
+        .attr("form.upload select[name=zone_id] option", "value")
+        .expect("zone option");
+    assert_eq!(
+        page.attr("form.upload input[type=file]", "name").as_deref(),
+        Some("list")
+    );
+    let unsigned = app
+        .client
+        .get(app.url(&format!("/admin/allowlist/unsigned?zone_id={main_zone}")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("download");
+    let version: i64 = unsigned
+        .headers()
+        .get("x-openlatch-allowlist-version")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("version");
+    let unsigned = unsigned.bytes().await.expect("bytes").to_vec();
+    let signed = crate::allowlist::keytool_sign(dir.path(), &prefix, &unsigned);
+    let fields = [("csrf", csrf.as_str()), ("zone_id", main_zone.as_str())];
+
+    let mut tampered = signed.clone();
+    tampered[20] ^= 1;
+    let bad = web
+        .post_file("/allowlist/signed", &fields, "list", &tampered)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(
+        bad.attr(".field.invalid input", "name").as_deref(),
+        Some("list")
+    );
+    assert!(
+        bad.texts(".field-error")[0].contains("does not verify"),
+        "{:?}",
+        bad.texts(".field-error")
+    );
+    let empty = web
+        .post_file("/allowlist/signed", &fields, "list", b"")
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        empty.texts(".field-error"),
+        ["Signed list (.ol02) choose the signed list file"]
+    );
+    let forged = web
+        .post_file(
+            "/allowlist/signed",
+            &[("zone_id", main_zone.as_str())],
+            "list",
+            &signed,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(app.audit("allowlist_signed").await.is_empty());
+
+    let good = web
+        .post_file("/allowlist/signed", &fields, "list", &signed)
+        .await;
+    assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.body);
+    let location = good.location().expect("redirect").to_owned();
+    assert_eq!(location, format!("/allowlist?uploaded={version}"));
+    let after = web.get(&location).await;
+    assert_eq!(
+        after.texts("p.notice"),
+        [format!(
+            "Signed list v{version} uploaded: the zone's doors get it at their next poll."
+        )]
+    );
+    let status = app.get("/allowlist", &app.admin_token).await;
+    assert_eq!(status.body["signed_version"], version);
+    assert_eq!(app.audit("allowlist_signed").await.len(), 1);
+    // The same file again is not newer than what the doors were served.
+    let again = web
+        .post_file("/allowlist/signed", &fields, "list", &signed)
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.texts(".field-error")[0].contains("is not newer"));
+    // Only admins upload.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let kcsrf = keyholder.csrf().await;
+    let refused = keyholder
+        .post_file(
+            "/allowlist/signed",
+            &[("csrf", kcsrf.as_str()), ("zone_id", main_zone.as_str())],
+            "list",
+            &signed,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn online_signing_offers_no_upload_and_refuses_one() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let page = web.get("/allowlist").await;
+    assert!(page.attr("form.upload", "action").is_none());
+    let zones = app.get("/zones", &app.admin_token).await;
+    let main_zone = zones.body[0]["id"].as_str().expect("main").to_owned();
+    let refused = web
+        .post_file(
+            "/allowlist/signed",
+            &[("csrf", csrf.as_str()), ("zone_id", main_zone.as_str())],
+            "list",
+            b"OL02 not really",
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.texts("p.error-text")[0].contains("air-gapped mode"));
+}
+
+#[tokio::test]
+async fn the_space_time_zone_is_validated_and_used_for_times_and_the_week_view() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (member, _) = app.member_with_role("wendy", "member").await;
+    app.key_for(&member, "11223344").await;
+    // Tokyo and Kolkata have no daylight saving time: the shift is 3:30 all year.
+    let rule = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            json!({"name": "evenings", "rule_type": "time_window", "priority": 10,
+                   "parameters": {"days": ["mon","tue","wed","thu","fri","sat","sun"], "start_hour": 17, "start_minute": 0,
+                                  "end_hour": 23, "end_minute": 30, "timezone": "Asia/Tokyo"}}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+
+    // Not set: the first time-window rule's zone, as before the setting.
+    let settings = web.get("/settings").await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert_page_headers(&settings, "/settings");
+    assert_eq!(settings.texts("strong.tz-effective"), ["Asia/Tokyo"]);
+    assert_eq!(
+        settings.attr("input[name=time_zone]", "value").as_deref(),
+        Some("")
+    );
+
+    let bad = web
+        .post(
+            "/settings",
+            &[("csrf", &csrf), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.texts(".field.invalid .field-error"),
+        ["IANA time zone (e.g. Europe/Berlin) must be an IANA time zone name such as Europe/Berlin"]
+    );
+    assert_eq!(
+        bad.attr("input[name=time_zone]", "value").as_deref(),
+        Some("Mars/Olympus")
+    );
+    assert!(app.audit("settings_updated").await.is_empty());
+
+    let saved = web
+        .post(
+            "/settings",
+            &[("csrf", &csrf), ("time_zone", "Asia/Kolkata")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let settings = web.get("/settings?done=saved").await;
+    assert_eq!(settings.texts("strong.tz-effective"), ["Asia/Kolkata"]);
+    let audit = app.audit("settings_updated").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0]["details"]["changes"]["time_zone"],
+        json!({"from": null, "to": "Asia/Kolkata"})
+    );
+
+    // The week view is drawn in the space's zone: Tokyo 17:00–23:30 is Kolkata 13:30–20:00.
+    let page = web.get(&format!("/members/{member}")).await;
+    let open = page.texts("svg.week-view rect.wk-in title");
+    assert_eq!(open.len(), 7, "{open:?}");
+    for slot in &open {
+        assert!(slot.ends_with(" 13:30–20:00: can enter"), "{slot}");
+    }
+    assert!(page.texts("figure.week figcaption")[0].ends_with("times in Asia/Kolkata"));
+
+    // Times on pages, and times typed into forms, are the space's.
+    let list = web.get("/allowlist").await;
+    assert!(
+        list.texts("dl.facts dd")
+            .iter()
+            .any(|d| d.contains(", built ") && d.ends_with(" IST")),
+        "{:?}",
+        list.texts("dl.facts dd")
+    );
+    let explained = web
+        .get("/allowlist?uid=11223344&at=2030-01-01T10%3A00&last_shutdown=")
+        .await;
+    assert_eq!(explained.status, StatusCode::OK, "{}", explained.body);
+    assert!(
+        explained.texts(".explanation h2")[0].starts_with("UID 11223344 at 2030-01-01 10:00 IST"),
+        "{:?}",
+        explained.texts(".explanation h2")
+    );
+    let bad_shutdown = web
+        .get("/allowlist?uid=11223344&last_shutdown=yesterday")
+        .await;
+    assert_eq!(bad_shutdown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad_shutdown.attr(".field.invalid input", "name").as_deref(),
+        Some("last_shutdown")
+    );
+
+    // Only admins change it.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let kcsrf = keyholder.csrf().await;
+    assert_eq!(
+        keyholder.get("/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = keyholder
+        .post("/settings", &[("csrf", &kcsrf), ("time_zone", "UTC")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.audit("settings_updated").await.len(), 1);
+    let anonymous = WebClient::new(&app).get("/settings").await;
+    assert_eq!(anonymous.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn grace_after_a_power_cut_is_explained_from_the_form() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (guest, _) = app.member_with_role("gina", "guest").await;
+    app.key_for(&guest, "0A0B0C0E").await;
+    let now = chrono::Utc::now();
+    let rfc =
+        |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // The visit ended 10 minutes ago; grace 30 minutes.
+    let r = app
+        .post(
+            "/access-rules",
+            &app.admin_token,
+            json!({"name": "workshop", "rule_type": "date_range", "parameters": {
+                "start_date": rfc(now - chrono::Duration::hours(3)),
+                "end_date": rfc(now - chrono::Duration::minutes(10)),
+                "grace_minutes": 30},
+                "targets": [{"target_type": "member", "target_value": guest}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // The space's zone is UTC here (no setting, no time window).
+    let local = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT%H%%3A%M").to_string();
+    // A minute on: the form takes whole minutes, and a moment before the
+    // list was built would be refused as a stale list.
+    let at = local(now + chrono::Duration::minutes(1));
+    let without = web.get(&format!("/allowlist?uid=0A0B0C0E&at={at}")).await;
+    assert_eq!(without.status, StatusCode::OK, "{}", without.body);
+    assert_eq!(without.texts(".decision"), ["DENIED_EXPIRED"]);
+    // Shut down 5 minutes ago with the guest inside: grace re-entry.
+    let shutdown = local(now - chrono::Duration::minutes(5));
+    let with = web
+        .get(&format!(
+            "/allowlist?uid=0A0B0C0E&at={at}&last_shutdown={shutdown}"
+        ))
+        .await;
+    assert_eq!(with.status, StatusCode::OK, "{}", with.body);
+    assert_eq!(with.texts(".decision"), ["GRANTED_GRACE"]);
+    assert_eq!(
+        with.attr("input[name=last_shutdown]", "value"),
+        Some(
+            (now - chrono::Duration::minutes(5))
+                .format("%Y-%m-%dT%H:%M")
+                .to_string()
+        )
+    );
 }

@@ -99,6 +99,8 @@ pub async fn events(
         .collect();
     let stream_app = app.clone();
     let principal = who.principal.clone();
+    // Events are rendered after this request has returned: in its zone.
+    let tz = super::layout::space_tz();
     let updates = live.then(move |msg| {
         let (app, principal, viewer) = (stream_app.clone(), principal.clone(), viewer.clone());
         async move {
@@ -109,7 +111,7 @@ pub async fn events(
                 Ok(LiveEvent::Pending(v)) => {
                     let names = ui::names(&app, &[&v]).await.ok()?;
                     let can = approvals::may_decide_view(&member, &v);
-                    pending_event(&v, can, &names, &viewer)
+                    super::layout::in_space_tz(tz, || pending_event(&v, can, &names, &viewer))
                 }
                 Ok(LiveEvent::Decided(v)) => Event::default()
                     .event("decided")

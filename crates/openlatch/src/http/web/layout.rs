@@ -1,10 +1,17 @@
 //! The page shell: head with the embedded, versioned CSS and script, the
-//! navigation the viewer's role may use, and small helpers for forms.
+//! navigation the viewer's role may use, small helpers for forms, and the
+//! space's time zone that times are shown in.
 
 use super::assets;
 use crate::app::web_session::WebSession;
+use crate::app::{settings, App};
 use crate::domain::member::{Member, Role};
 use crate::domain::FieldErrors;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use maud::{html, Markup, DOCTYPE};
 
 /// Who is looking at a page, and the token their forms carry.
@@ -41,6 +48,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/doors", "Doors", Role::Admin),
     ("/allowlist", "Allow-list", Role::Admin),
     ("/overrides", "Overrides", Role::Admin),
+    ("/settings", "Settings", Role::Admin),
     ("/me", "Me", Role::Guest),
 ];
 
@@ -122,10 +130,64 @@ pub fn field_error(name: &str, errors: &FieldErrors) -> Markup {
     }
 }
 
+tokio::task_local! {
+    /// The space's time zone while a UI request is handled: every page
+    /// shows times in it without passing it through each template.
+    static SPACE_TZ: Tz;
+}
+
+/// Reads the space's time zone (`app::settings`) once per UI request.
+pub async fn with_space_time_zone(State(app): State<App>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/static/") {
+        return next.run(req).await;
+    }
+    let tz = settings::space_time_zone(&app).await.unwrap_or_else(|e| {
+        // The page itself will most likely fail on the same database and say so.
+        tracing::warn!(error = %e, "reading the space time zone");
+        chrono_tz::UTC
+    });
+    SPACE_TZ.scope(tz, next.run(req)).await
+}
+
+/// Runs `render` with times shown in `tz`, for pages rendered outside a
+/// request (the live approvals stream).
+pub fn in_space_tz<R>(tz: Tz, render: impl FnOnce() -> R) -> R {
+    SPACE_TZ.sync_scope(tz, render)
+}
+
+/// The space's time zone (UTC outside a UI request).
+pub fn space_tz() -> Tz {
+    SPACE_TZ.try_with(|tz| *tz).unwrap_or(chrono_tz::UTC)
+}
+
+/// A moment in the space's time zone, with the zone's abbreviation.
 pub fn fmt_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .map(|t| {
+            t.with_timezone(&space_tz())
+                .format("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .unwrap_or_default()
+}
+
+/// A moment as a `datetime-local` value, in the space's time zone.
+pub fn local_input(t: DateTime<Utc>) -> String {
+    t.with_timezone(&space_tz())
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+/// A `datetime-local` value, read in the space's time zone. Of a time the
+/// clocks pass twice (DST ends) the first is meant.
+pub fn parse_local_input(raw: &str) -> Result<DateTime<Utc>, String> {
+    let tz = space_tz();
+    let local = NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M")
+        .map_err(|_| "must be a date and time".to_owned())?;
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("does not exist in {} (the clocks skip it)", tz.name()))
 }
 
 /// A notice shown once after a post/redirect/get (`?done=...`).

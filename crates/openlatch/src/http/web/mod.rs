@@ -20,14 +20,16 @@ pub mod members;
 pub mod overrides;
 pub mod rules;
 pub mod session;
+pub mod settings;
 pub mod week;
 
 use crate::app::{App, AppError};
+use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-pub fn router() -> Router<App> {
+pub fn router(app: &App) -> Router<App> {
     Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
@@ -45,8 +47,13 @@ pub fn router() -> Router<App> {
             "/members/{id}/keys/{key_id}/revoke",
             post(members::revoke_key),
         )
-        .route("/rules", get(rules::list))
+        .route("/rules", get(rules::list).post(rules::create))
+        .route("/rules/new", get(rules::new_form))
         .route("/rules/{id}", get(rules::edit).post(rules::save))
+        .route(
+            "/rules/{id}/delete",
+            get(rules::confirm_delete).post(rules::delete),
+        )
         .route("/overrides", get(overrides::show))
         .route("/overrides/lockdown", post(overrides::lockdown))
         .route("/overrides/open", post(overrides::open_until))
@@ -56,12 +63,25 @@ pub fn router() -> Router<App> {
         .route("/doors/{id}/enabled", post(doors::set_enabled))
         .route("/allowlist", get(allowlist::show))
         .route("/allowlist/unsigned", get(allowlist::unsigned))
+        .route(
+            "/allowlist/signed",
+            post(allowlist::upload_signed).layer(DefaultBodyLimit::max(
+                crate::http::allowlist::UPLOAD_LIMIT_BYTES,
+            )),
+        )
         .route("/me", get(me::show))
         .route("/me/password", post(me::change_password))
+        .route("/me/totp", post(me::enrol_totp))
+        .route("/me/backup-codes", post(me::issue_backup_codes))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
         .layer(axum::middleware::from_fn(csrf::check_origin))
         .layer(axum::middleware::from_fn(csp::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            layout::with_space_time_zone,
+        ))
 }
 
 /// What a path outside the API and the UI gets (404, or 405 for a wrong

@@ -5,7 +5,9 @@
 
 use super::csrf::WebForm;
 use super::error::WebError;
-use super::layout::{csrf_field, field, notice, page, Viewer};
+use super::layout::{
+    csrf_field, field, fmt_time, notice, page, parse_local_input, space_tz, Viewer,
+};
 use super::session::{WebAdmin, WebPath};
 use crate::app::rules::{self, NewRule};
 use crate::app::{ui, App, AppError};
@@ -14,7 +16,7 @@ use crate::domain::{FieldErrors, RuleId};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -54,7 +56,7 @@ async fn overrides_page(
                                 @if let RuleParams::GlobalOverride(o) = &r.params {
                                     strong { @match o.mode { OverrideMode::Lockdown => "Lockdown", OverrideMode::Open => "Open" } }
                                     " – " (r.name)
-                                    @match o.until { Some(u) => { " until " (u.format("%Y-%m-%d %H:%M UTC")) }, None => { " until ended" } }
+                                    @match o.until { Some(u) => { " until " (fmt_time(u.timestamp())) }, None => { " until ended" } }
                                 }
                                 form.inline method="post" action=(format!("/overrides/{}/end", r.id))
                                     data-confirm="End this override? The normal rules apply again." {
@@ -80,7 +82,7 @@ async fn overrides_page(
                 form.stack method="post" action="/overrides/open"
                     data-confirm="Open every door for everyone until this time?" {
                     (csrf_field(viewer))
-                    (field("Open until (UTC)", "until", "datetime-local", until_value, errors, true))
+                    (field(&format!("Open until ({})", space_tz().name()), "until", "datetime-local", until_value, errors, true))
                     button type="submit" { "Open until this time" }
                 }
             }
@@ -151,22 +153,20 @@ pub async fn open_until(
     form: WebForm,
 ) -> Result<Response, WebError> {
     let raw = form.get("until").trim().to_owned();
-    let until = NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M")
-        .ok()
-        .map(|t| t.and_utc());
-    let error = match until {
-        None => Some("must be a date and time"),
-        Some(t) if t <= Utc::now() => Some("must be in the future"),
-        Some(_) => None,
+    let until = parse_local_input(&raw);
+    let error = match &until {
+        Err(m) => Some(m.clone()),
+        Ok(t) if *t <= Utc::now() => Some("must be in the future".to_owned()),
+        Ok(_) => None,
     };
     if let Some(message) = error {
         let viewer = Viewer::from(&who.0);
         let mut errors = FieldErrors::new();
-        errors.insert("until".into(), message.into());
+        errors.insert("until".into(), message);
         let html = overrides_page(&app, &viewer, None, &raw, &errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
     }
-    create_override(&app, &who, OverrideMode::Open, until)
+    create_override(&app, &who, OverrideMode::Open, until.ok())
         .await
         .map_err(|e| WebError::for_viewer(e, &who.0))?;
     Ok(Redirect::to("/overrides?done=open").into_response())
