@@ -49,7 +49,9 @@ pub const MAX_CSV_LIMIT: i64 = 100_000;
 
 /// The rows [`query`] finds, as CSV: `id,created_at,event_type,actor_id,
 /// target_id,details` with details as JSON text. Without a `limit`, up to
-/// [`MAX_CSV_LIMIT`] rows.
+/// [`MAX_CSV_LIMIT`] rows; a `limit` has the JSON form's bounds, so that one
+/// parameter has one range (the OpenAPI document cannot make a parameter's
+/// range depend on another's value).
 pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
     let rows = query_up_to(
         app,
@@ -58,7 +60,7 @@ pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
         q.since,
         q.limit,
         MAX_CSV_LIMIT,
-        MAX_CSV_LIMIT,
+        MAX_LIMIT,
     )
     .await?;
     let csv_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));

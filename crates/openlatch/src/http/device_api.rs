@@ -107,12 +107,19 @@ pub enum NukiStateDoc {
 /// The seed's heartbeat; NUKI fields are absent when the door has no lock.
 #[derive(Deserialize, ToSchema)]
 pub struct HeartbeatBody {
+    #[schema(schema_with = super::schema_facts::firmware_version)]
     firmware_version: String,
+    #[schema(minimum = 0)]
     allowlist_version: i64,
+    #[schema(minimum = 0)]
     uptime_seconds: i64,
+    #[schema(minimum = 0)]
     free_heap: i64,
+    /// dBm.
+    #[schema(minimum = -150, maximum = 20)]
     wifi_rssi: i64,
     /// 0-100, -1 if unknown.
+    #[schema(minimum = -1, maximum = 100)]
     nuki_battery_percent: Option<i64>,
     nuki_battery_critical: Option<bool>,
     nuki_paired: Option<bool>,
@@ -127,7 +134,7 @@ impl HeartbeatBody {
         let fw = v
             .field(
                 "firmware_version",
-                crate::domain::text::parse_text(&self.firmware_version, 1, 64),
+                crate::domain::device::FIRMWARE_VERSION.parse(&self.firmware_version),
             )
             .unwrap_or_default();
         for (name, value) in [
@@ -205,6 +212,7 @@ async fn post_heartbeat(
 #[derive(Deserialize, ToSchema)]
 pub struct ApproveBody {
     /// Hex UID of the scanned card.
+    #[schema(schema_with = super::schema_facts::uid)]
     uid: String,
     /// Unix seconds on the door's clock; refused when more than 300 s off.
     timestamp: i64,

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod openapi_errors;
 pub mod retry;
 pub mod rules;
+pub mod schema_facts;
 pub mod strict_json;
 pub mod web;
 pub mod zones;
