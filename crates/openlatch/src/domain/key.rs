@@ -119,7 +119,16 @@ mod tests {
         let re = regex::Regex::new(&Uid::pattern()).expect("pattern compiles");
         let mut inputs: Vec<String> = (0..=24).map(|n| "a".repeat(n)).collect();
         inputs.extend((0..=24).map(|n| "0F:".repeat(n)));
-        inputs.extend(["04-A1 B2:C3D4E5F6", "::", "0g000000", " 04a1b2c3 ", "04a1b2c3\n"].map(String::from));
+        inputs.extend(
+            [
+                "04-A1 B2:C3D4E5F6",
+                "::",
+                "0g000000",
+                " 04a1b2c3 ",
+                "04a1b2c3\n",
+            ]
+            .map(String::from),
+        );
         for s in &inputs {
             assert_eq!(re.is_match(s), Uid::parse(s).is_ok(), "{s:?}");
         }

@@ -189,7 +189,16 @@ mod tests {
                 agree(&format!(" {c}"));
                 agree(&format!("ab{c} "));
             }
-            for s in ["", " ", "\t\n", "abcde", " abcde\u{3000}", "abcdef", "a   b", " a    b "] {
+            for s in [
+                "",
+                " ",
+                "\t\n",
+                "abcde",
+                " abcde\u{3000}",
+                "abcdef",
+                "a   b",
+                " a    b ",
+            ] {
                 agree(s);
             }
         }

@@ -57,6 +57,7 @@ impl From<NfcKey> for KeyView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterKeyRequest {
+    #[schema(format = Uuid)]
     member_id: String,
     /// Hex, 4, 7 or 10 bytes; `:`, `-` and spaces are ignored.
     #[schema(schema_with = super::schema_facts::uid)]

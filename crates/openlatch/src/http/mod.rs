@@ -17,6 +17,7 @@ pub mod monitoring;
 pub mod notifications;
 pub mod openapi_errors;
 pub mod retry;
+pub mod rule_schemas;
 pub mod rules;
 pub mod schema_facts;
 pub mod strict_json;

@@ -3,11 +3,13 @@
 //! enums, ranges) and cannot drift from them. Used with
 //! `#[schema(schema_with = ...)]` and `#[param(schema_with = ...)]`.
 
-use crate::domain::member::{DisplayName, Email, NewPassword, Role};
 use crate::domain::approval::ApprovalStatus;
+use crate::domain::member::{DisplayName, Email, NewPassword, Role};
 use crate::domain::text::TextField;
 use crate::domain::zone::DefaultPresence;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 
 fn of_type(t: Type, nullable: bool) -> ObjectBuilder {
     let schema_type = if nullable {
@@ -37,7 +39,9 @@ fn one_of(values: &[&str], nullable: bool) -> Object {
     if nullable {
         values.push(serde_json::Value::Null);
     }
-    of_type(Type::String, nullable).enum_values(Some(values)).build()
+    of_type(Type::String, nullable)
+        .enum_values(Some(values))
+        .build()
 }
 
 /// Ensures each generated function is a plain `fn() -> Object` for `schema_with`.
@@ -98,6 +102,13 @@ facts! {
     event_type => of_type(Type::String, false)
         .pattern(Some(crate::domain::audit::EVENT_TYPE_PATTERN))
         .build();
+    channel => one_of(
+        &[
+            crate::app::notifications::CHANNEL_WEBHOOK,
+            crate::app::notifications::CHANNEL_EMAIL,
+        ],
+        false,
+    );
     audit_format => one_of(&["json", "csv"], false);
     access_type_opt => one_of(&["emergency", "conditional"], true);
 }
@@ -109,4 +120,28 @@ fn rfc3339(nullable: bool) -> Object {
         .pattern(Some(crate::domain::TIME_PATTERN))
         .description(Some(crate::domain::TIME_RANGE_MESSAGE))
         .build()
+}
+
+/// At least one event type a subscription can name.
+fn events(nullable: bool) -> Array {
+    use crate::app::notifications::events::EventType;
+    let names = EventType::SUBSCRIBABLE.map(EventType::as_str);
+    let array_type = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(array_type)
+        .min_items(Some(1))
+        .items(one_of(&names, false))
+        .build()
+}
+
+pub fn subscribable_events() -> Array {
+    events(false)
+}
+
+pub fn subscribable_events_opt() -> Array {
+    events(true)
 }
