@@ -98,13 +98,13 @@ async fn query_up_to(
     default_limit: i64,
     max_limit: i64,
 ) -> AppResult<Vec<Entry>> {
-    let limit = limit.unwrap_or(default_limit);
-    if !(1..=max_limit).contains(&limit) {
+    if limit.is_some_and(|l| !(1..=max_limit).contains(&l)) {
         return Err(AppError::field(
             "limit",
             format!("must be between 1 and {max_limit}"),
         ));
     }
+    let limit = limit.unwrap_or(default_limit);
     let event_types = match event_type {
         Some(t) if !is_event_type_shape(t) => {
             return Err(AppError::field(
