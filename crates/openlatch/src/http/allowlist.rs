@@ -476,9 +476,11 @@ async fn put_signed(
     Ok(Json(UploadView { version }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeviceQuery {
-    /// The version the door holds; 0 or absent = none.
+    /// The version the door holds; 0 or absent = none. Unsigned 64-bit.
+    #[param(schema_with = super::schema_facts::unsigned_64)]
     current_version: Option<u64>,
 }
 
@@ -486,7 +488,7 @@ struct DeviceQuery {
 /// door's (device token). 304 otherwise; `ETag` carries the version and
 /// `If-None-Match` works too.
 #[utoipa::path(get, path = "/device/allowlist", tag = "device", security(("bearer" = [])),
-    params(("current_version" = Option<u64>, Query)),
+    params(DeviceQuery),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 304, description = "the door's version is current"),
               (status = 401, body = ErrorBody),

@@ -145,3 +145,13 @@ pub fn subscribable_events() -> Array {
 pub fn subscribable_events_opt() -> Array {
     events(true)
 }
+
+/// An unsigned 64-bit integer (utoipa states `u64` as `int64`, whose range
+/// ends at 2^63 - 1).
+pub fn unsigned_64() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    super::rule_schemas::to_schema(serde_json::json!({
+        "type": "integer",
+        "minimum": 0,
+        "maximum": u64::MAX,
+    }))
+}
