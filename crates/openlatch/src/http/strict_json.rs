@@ -114,6 +114,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn integral_numbers_are_integers_whatever_their_spelling() {
+        let v = parse_body(br#"[15149.0, 1e3, -2.0, 1.5, 1e300, 18446744073709551615.0]"#)
+            .expect("json");
+        assert_eq!(v[0].as_i64(), Some(15149));
+        assert_eq!(v[1].as_i64(), Some(1000));
+        assert_eq!(v[2].as_i64(), Some(-2));
+        assert_eq!(v[3].as_f64(), Some(1.5));
+        assert!(v[3].as_i64().is_none());
+        assert!(v[4].as_i64().is_none() && v[4].as_u64().is_none());
+        // 2^64 exactly as a float: past u64, stays a float.
+        assert!(v[5].as_u64().is_none());
+    }
+
+    #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
         for body in [
             r#"{"role":"member","role":"admin"}"#,
