@@ -35,7 +35,10 @@ door=$(curl -sf -X POST "$base/api/v1/devices" -H "authorization: Bearer $token"
 # must name existing data, match the caller's password, lie after another
 # value or near the server's clock), bench/schemathesis.toml says so per
 # operation, with the reason.
-args=(--url "$base" -c all --max-examples "$examples" --workers 2)
+# One worker: hypothesis 6 describes strategies through a cache that is not
+# thread-safe, and two workers now and then end the run with an internal
+# "FlakyFailure" (a KeyError in AST_LAMBDAS_CACHE) that is no finding.
+args=(--url "$base" -c all --max-examples "$examples" --workers 1)
 [ -n "$seed" ] && args+=(--seed "$seed")
 status=0
 # Logging out would end the session the run uses.
