@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-25}
 seed=${2:-}
-command -v schemathesis >/dev/null || pip install -q schemathesis
+command -v schemathesis >/dev/null || pip install -q 'schemathesis==4.32.5'
 cargo build -p openlatch -q
 dir=$(mktemp -d)
 server=
