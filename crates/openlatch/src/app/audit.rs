@@ -49,7 +49,9 @@ pub const MAX_CSV_LIMIT: i64 = 100_000;
 
 /// The rows [`query`] finds, as CSV: `id,created_at,event_type,actor_id,
 /// target_id,details` with details as JSON text. Without a `limit`, up to
-/// [`MAX_CSV_LIMIT`] rows.
+/// [`MAX_CSV_LIMIT`] rows; a `limit` has the JSON form's bounds, so that one
+/// parameter has one range (the OpenAPI document cannot make a parameter's
+/// range depend on another's value).
 pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
     let rows = query_up_to(
         app,
@@ -58,7 +60,7 @@ pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
         q.since,
         q.limit,
         MAX_CSV_LIMIT,
-        MAX_CSV_LIMIT,
+        MAX_LIMIT,
     )
     .await?;
     let csv_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
@@ -96,13 +98,13 @@ async fn query_up_to(
     default_limit: i64,
     max_limit: i64,
 ) -> AppResult<Vec<Entry>> {
-    let limit = limit.unwrap_or(default_limit);
-    if !(1..=max_limit).contains(&limit) {
+    if limit.is_some_and(|l| !(1..=max_limit).contains(&l)) {
         return Err(AppError::field(
             "limit",
             format!("must be between 1 and {max_limit}"),
         ));
     }
+    let limit = limit.unwrap_or(default_limit);
     let event_types = match event_type {
         Some(t) if !is_event_type_shape(t) => {
             return Err(AppError::field(

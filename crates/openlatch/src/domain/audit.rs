@@ -49,6 +49,9 @@ pub mod event {
 }
 
 /// Event types are lower-case snake words; used to validate the `event_type` filter.
+/// What [`is_event_type_shape`] accepts, for the OpenAPI document.
+pub const EVENT_TYPE_PATTERN: &str = "^[a-z_]{1,64}$";
+
 pub fn is_event_type_shape(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }

@@ -53,13 +53,20 @@ impl fmt::Debug for DeviceToken {
 
 /// A device name: 1 to 64 characters.
 pub fn parse_device_name(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 1, 64)
+    DEVICE_NAME.parse(raw)
 }
+
+pub const DEVICE_NAME: super::text::TextField = super::text::TextField::new(1, 64);
 
 /// A free-text location ("Front door, ground floor"): at most 100 characters.
 pub fn parse_location(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 0, 100)
+    LOCATION.parse(raw)
 }
+
+pub const LOCATION: super::text::TextField = super::text::TextField::new(0, 100);
+
+/// The firmware version a door reports in its heartbeat.
+pub const FIRMWARE_VERSION: super::text::TextField = super::text::TextField::new(1, 64);
 
 #[cfg(test)]
 mod tests {

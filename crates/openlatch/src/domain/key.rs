@@ -29,6 +29,13 @@ impl Uid {
         &self.0
     }
 
+    /// The pattern that matches exactly what [`Uid::parse`] accepts: 8, 14
+    /// or 20 hex digits with any `:`, `-` and spaces among them.
+    pub fn pattern() -> String {
+        let digit = "[0-9A-Fa-f][:\\- ]*";
+        format!("^[:\\- ]*(?:{digit}){{8}}(?:(?:{digit}){{6}}(?:(?:{digit}){{6}})?)?$")
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         // Parsing guaranteed an even number of hex digits.
         hex::decode(&self.0).unwrap_or_default()
@@ -46,6 +53,9 @@ impl fmt::Display for Uid {
 pub struct KeyType(String);
 
 impl KeyType {
+    /// What [`KeyType::parse`] accepts, for the OpenAPI document.
+    pub const PATTERN: &'static str = "^[a-z0-9_]{1,32}$";
+
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let ok = (1..=32).contains(&raw.len())
             && raw
@@ -95,12 +105,34 @@ impl FromStr for KeyAccessType {
 
 /// A free-text label such as "Blue keychain tag".
 pub fn parse_label(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 0, 100)
+    LABEL.parse(raw)
 }
+
+pub const LABEL: super::text::TextField = super::text::TextField::new(0, 100);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_uid_pattern_accepts_exactly_what_parse_accepts() {
+        let re = regex::Regex::new(&Uid::pattern()).expect("pattern compiles");
+        let mut inputs: Vec<String> = (0..=24).map(|n| "a".repeat(n)).collect();
+        inputs.extend((0..=24).map(|n| "0F:".repeat(n)));
+        inputs.extend(
+            [
+                "04-A1 B2:C3D4E5F6",
+                "::",
+                "0g000000",
+                " 04a1b2c3 ",
+                "04a1b2c3\n",
+            ]
+            .map(String::from),
+        );
+        for s in &inputs {
+            assert_eq!(re.is_match(s), Uid::parse(s).is_ok(), "{s:?}");
+        }
+    }
 
     #[test]
     fn uid_accepts_separators_and_normalises() {

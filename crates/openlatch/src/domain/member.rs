@@ -92,10 +92,16 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
+    /// The limits count characters of the input as sent (surrounding spaces
+    /// included), so that the OpenAPI document can state them exactly.
+    pub const MAX_CHARS: usize = 254;
+    pub const MAX_LOCAL_CHARS: usize = 64;
+
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         const MSG: &str = "must be an e-mail address like name@example.org";
+        let too_long = raw.chars().count() > Self::MAX_CHARS;
         let raw = raw.trim();
-        if raw.len() > 254
+        if too_long
             || raw
                 .chars()
                 .any(|c| c.is_whitespace() || !super::text::is_allowed(c))
@@ -108,10 +114,30 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains("..")
             && !domain.contains('@');
-        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+        if local.is_empty()
+            || local.chars().count() > Self::MAX_LOCAL_CHARS
+            || local.contains('@')
+            || !domain_ok
+        {
             return Err(MSG);
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// The pattern (with `maxLength` [`Email::MAX_CHARS`]) that matches
+    /// exactly what [`Email::parse`] accepts.
+    pub fn pattern() -> String {
+        use super::text::{class, CONTROLS, SPOOFING, WHITESPACE};
+        let space = class("", &[WHITESPACE]);
+        let local = class("^", &[CONTROLS, SPOOFING, WHITESPACE, &[('@', '@')]]);
+        let label = class(
+            "^",
+            &[CONTROLS, SPOOFING, WHITESPACE, &[('@', '@'), ('.', '.')]],
+        );
+        format!(
+            "^{space}*{local}{{1,{}}}@{label}+(?:\\.{label}+)+{space}*$",
+            Self::MAX_LOCAL_CHARS
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -124,8 +150,10 @@ impl Email {
 pub struct DisplayName(String);
 
 impl DisplayName {
+    pub const FIELD: super::text::TextField = super::text::TextField::new(1, 100);
+
     pub fn parse(raw: &str) -> Result<Self, String> {
-        super::text::parse_text(raw, 1, 100).map(Self)
+        Self::FIELD.parse(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -166,6 +194,41 @@ impl fmt::Debug for NewPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_email_pattern_accepts_exactly_what_parse_accepts() {
+        let re = regex::Regex::new(&Email::pattern()).expect("pattern compiles");
+        let agree = |s: &str| {
+            let by_schema = re.is_match(s) && s.chars().count() <= Email::MAX_CHARS;
+            assert_eq!(by_schema, Email::parse(s).is_ok(), "{s:?}");
+        };
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            agree(&format!("a{c}b@example.org"));
+            agree(&format!("ab@ex{c}ample.org"));
+            agree(&format!("{c}ab@example.org{c}"));
+        }
+        let long_local = "a".repeat(64);
+        for s in [
+            "a@b.c",
+            "a@b",
+            "@b.c",
+            "a@.b.c",
+            "a@b.c.",
+            "a@b..c",
+            "a@@b.c",
+            "a@b@c.d",
+            " a@b.c\u{3000}",
+            "a b@c.d",
+            "é@ü.de",
+            &format!("{long_local}@b.c"),
+            &format!("{long_local}a@b.c"),
+            &format!("a@{}.de", "b".repeat(249)),
+            &format!("a@{}.de", "b".repeat(250)),
+            &format!(" a@{}.de", "b".repeat(249)),
+        ] {
+            agree(s);
+        }
+    }
 
     #[test]
     fn usernames() {

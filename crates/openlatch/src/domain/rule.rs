@@ -531,8 +531,10 @@ impl Rule {
 
 /// A rule name: 1 to 100 characters of plain text.
 pub fn parse_rule_name(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 1, 100)
+    RULE_NAME.parse(raw)
 }
+
+pub const RULE_NAME: super::text::TextField = super::text::TextField::new(1, 100);
 
 #[cfg(test)]
 mod tests {

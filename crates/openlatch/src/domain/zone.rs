@@ -66,13 +66,17 @@ impl From<&Zone> for ZoneScope {
 
 /// A zone name: 1 to 64 characters of plain text.
 pub fn parse_zone_name(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 1, 64)
+    ZONE_NAME.parse(raw)
 }
+
+pub const ZONE_NAME: super::text::TextField = super::text::TextField::new(1, 64);
 
 /// A free-text description: at most 500 characters of plain text.
 pub fn parse_zone_description(raw: &str) -> Result<String, String> {
-    super::text::parse_text(raw, 0, 500)
+    ZONE_DESCRIPTION.parse(raw)
 }
+
+pub const ZONE_DESCRIPTION: super::text::TextField = super::text::TextField::new(0, 500);
 
 #[cfg(test)]
 mod tests {

@@ -177,17 +177,22 @@ async fn regenerate(
     Ok(Json(status_view(&app, s)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExplainQuery {
+    /// Card UID in hex.
+    #[param(schema_with = super::schema_facts::uid)]
     uid: String,
     /// RFC 3339; default now.
+    #[param(schema_with = super::schema_facts::time)]
     at: Option<String>,
     /// RFC 3339: when the space was last shut down (for grace).
+    #[param(schema_with = super::schema_facts::time)]
     last_shutdown: Option<String>,
-    /// Explain at this zone's doors.
+    /// Explain at this zone's doors (not with `device_id`).
     zone_id: Option<ZoneId>,
-    /// Explain at this door (its zone).
+    /// Explain at this door, in its zone (not with `zone_id`).
     device_id: Option<DeviceId>,
 }
 
@@ -360,11 +365,7 @@ fn parse_time(field: &str, s: &str) -> Result<i64, AppError> {
 /// Why a UID gets what it gets: the compiled entry, the rules behind it,
 /// and the door's decision at `at` (admin). Any UID gets 200.
 #[utoipa::path(get, path = "/allowlist/explain", tag = "allowlist", security(("bearer" = [])),
-    params(("uid" = String, Query, description = "card UID in hex"),
-           ("at" = Option<String>, Query, description = "RFC 3339; default now"),
-           ("last_shutdown" = Option<String>, Query, description = "RFC 3339; for grace"),
-           ("zone_id" = Option<ZoneId>, Query, description = "explain at this zone's doors"),
-           ("device_id" = Option<DeviceId>, Query, description = "explain at this door")),
+    params(ExplainQuery),
     responses((status = 200, body = ExplainView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn explain(
@@ -475,9 +476,11 @@ async fn put_signed(
     Ok(Json(UploadView { version }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeviceQuery {
-    /// The version the door holds; 0 or absent = none.
+    /// The version the door holds; 0 or absent = none. Unsigned 64-bit.
+    #[param(schema_with = super::schema_facts::unsigned_64)]
     current_version: Option<u64>,
 }
 
@@ -485,7 +488,7 @@ struct DeviceQuery {
 /// door's (device token). 304 otherwise; `ETag` carries the version and
 /// `If-None-Match` works too.
 #[utoipa::path(get, path = "/device/allowlist", tag = "device", security(("bearer" = [])),
-    params(("current_version" = Option<u64>, Query)),
+    params(DeviceQuery),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 304, description = "the door's version is current"),
               (status = 401, body = ErrorBody),

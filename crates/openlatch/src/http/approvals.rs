@@ -36,7 +36,8 @@ pub struct ApprovalItem {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// pending (default), approved, denied, timeout or abandoned.
+    /// Default `pending`.
+    #[param(schema_with = super::schema_facts::approval_status)]
     status: Option<String>,
 }
 

@@ -46,14 +46,19 @@ impl From<Entry> for AuditView {
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// One event type; `anomaly_detected` also finds `anomaly_outside_hours`.
+    #[param(schema_with = super::schema_facts::event_type)]
     event_type: Option<String>,
     /// Member or device id.
+    #[param(format = Uuid)]
     actor_id: Option<String>,
     /// RFC 3339; entries at or after this time.
+    #[param(schema_with = super::schema_facts::time)]
     since: Option<String>,
-    /// Default 100, at most 1000 (CSV: default and at most 100,000).
+    /// Default 100 (CSV without a limit: up to 100,000 rows).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// `json` (default) or `csv`.
+    /// Default `json`.
+    #[param(schema_with = super::schema_facts::audit_format)]
     format: Option<String>,
 }
 
@@ -61,8 +66,8 @@ pub struct AuditQuery {
 /// same rows as CSV (`id,created_at,event_type,actor_id,target_id,details`,
 /// details as JSON) for a spreadsheet or an archive.
 #[utoipa::path(get, path = "/audit-log", tag = "audit", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = [AuditView]),
-              (status = 200, content_type = "text/csv", body = String),
+    responses((status = 200, description = "JSON, or CSV with `format=csv`",
+               content(([AuditView] = "application/json"), (String = "text/csv"))),
               (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn query_audit_log(

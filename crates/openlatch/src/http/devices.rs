@@ -68,7 +68,9 @@ fn with_token((device, token): (Device, DeviceToken)) -> DeviceWithToken {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeviceRequest {
+    #[schema(schema_with = super::schema_facts::device_name)]
     name: String,
+    #[schema(schema_with = super::schema_facts::location_opt)]
     location: Option<String>,
     /// Default: the zone `main`.
     zone_id: Option<ZoneId>,
@@ -77,8 +79,10 @@ pub struct CreateDeviceRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDeviceRequest {
+    #[schema(schema_with = super::schema_facts::device_name_opt)]
     name: Option<String>,
     /// An empty string clears the location.
+    #[schema(schema_with = super::schema_facts::location_opt)]
     location: Option<String>,
     /// A disabled door gets 401 on every device endpoint.
     is_enabled: Option<bool>,

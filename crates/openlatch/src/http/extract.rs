@@ -210,7 +210,7 @@ impl FromRequestParts<App> for Door {
     }
 }
 
-/// A JSON body that may also be absent (an empty body means `T::default()`).
+/// A JSON body that may also be absent (an empty body or `null` means `T::default()`).
 pub struct ApiJsonOrEmpty<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOrEmpty<T> {
@@ -230,6 +230,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
             return Ok(ApiJsonOrEmpty(T::default()));
         }
         let value = super::strict_json::parse_body(&bytes)?;
+        // `null` is "no body" as the document's `oneOf: [null, object]` says.
+        if value.is_null() {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
         // serde would fill a struct from an array in field order.
         if !value.is_object() {
             return Err(AppError::field("body", "must be a JSON object"));

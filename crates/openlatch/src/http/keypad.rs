@@ -237,8 +237,8 @@ async fn enrol_own_totp(
 /// Issue a new sheet of 10 backup codes (admin); the previous sheet is void. `Accept: text/plain` gives it ready to print.
 #[utoipa::path(post, path = "/members/{id}/backup-codes", tag = "keypad", security(("bearer" = [])),
     params(("id" = MemberId, Path)),
-    responses((status = 201, body = BackupSheetView),
-              (status = 201, content_type = "text/plain", body = String, description = "With `Accept: text/plain`"),
+    responses((status = 201, description = "JSON, or a printable sheet with `Accept: text/plain`",
+               content((BackupSheetView = "application/json"), (String = "text/plain"))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
               (status = 422, description = "The member is not a keyholder or admin, or is deactivated", body = ErrorBody)))]
@@ -269,8 +269,8 @@ async fn void_backup_codes(
 /// Issue one's own new backup sheet (keyholder, admin), confirming with the current password.
 #[utoipa::path(post, path = "/me/backup-codes", tag = "keypad", request_body = ConfirmWithPassword,
     security(("bearer" = [])),
-    responses((status = 201, body = BackupSheetView),
-              (status = 201, content_type = "text/plain", body = String, description = "With `Accept: text/plain`"),
+    responses((status = 201, description = "JSON, or a printable sheet with `Accept: text/plain`",
+               content((BackupSheetView = "application/json"), (String = "text/plain"))),
               (status = 401, body = ErrorBody),
               (status = 403, description = "Members and guests hold no keypad codes", body = ErrorBody),
               (status = 422, description = "Wrong password", body = ErrorBody),

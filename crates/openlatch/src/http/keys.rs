@@ -57,15 +57,21 @@ impl From<NfcKey> for KeyView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterKeyRequest {
+    #[schema(format = Uuid)]
     member_id: String,
     /// Hex, 4, 7 or 10 bytes; `:`, `-` and spaces are ignored.
-    #[schema(pattern = r"^[0-9A-Fa-f:\- ]{8,40}$")]
+    #[schema(schema_with = super::schema_facts::uid)]
     uid: String,
+    #[schema(schema_with = super::schema_facts::label_opt)]
     label: Option<String>,
+    /// e.g. `mifare_desfire`.
+    #[schema(schema_with = super::schema_facts::key_type_opt)]
     key_type: Option<String>,
     /// RFC 3339, in the future; absent or null = no expiry.
+    #[schema(schema_with = super::schema_facts::time_opt)]
     expires_at: Option<String>,
-    /// `emergency` or `conditional`; absent = from the access rules.
+    /// Absent = from the access rules.
+    #[schema(schema_with = super::schema_facts::access_type_opt)]
     access_type: Option<String>,
 }
 
@@ -117,6 +123,7 @@ impl RegisterKeyRequest {
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// Why, e.g. "Card lost"; kept with the key and in the audit log.
+    #[schema(schema_with = super::schema_facts::label_opt)]
     reason: Option<String>,
 }
 

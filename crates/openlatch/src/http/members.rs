@@ -69,7 +69,7 @@ async fn detail(app: &App, m: Member) -> Result<MemberDetailView, AppError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberFilter {
-    /// `admin`, `keyholder`, `member` or `guest`.
+    #[param(schema_with = super::schema_facts::role)]
     role: Option<String>,
     is_active: Option<bool>,
 }
@@ -79,15 +79,17 @@ pub struct MemberFilter {
 pub struct CreateMemberRequest {
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{2,31}$")]
     username: String,
-    #[schema(max_length = 254)]
+    #[schema(schema_with = super::schema_facts::email)]
     email: String,
     /// 10 to 128 characters. Without one the member has door access but
     /// cannot log in until an admin sets a password.
-    #[schema(min_length = 10, max_length = 128)]
+    #[schema(schema_with = super::schema_facts::password_opt)]
     password: Option<String>,
     /// Defaults to the username.
+    #[schema(schema_with = super::schema_facts::display_name_opt)]
     display_name: Option<String>,
     /// Defaults to `member`.
+    #[schema(schema_with = super::schema_facts::role_opt)]
     role: Option<String>,
 }
 
@@ -122,11 +124,15 @@ impl CreateMemberRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
+    #[schema(schema_with = super::schema_facts::display_name_opt)]
     display_name: Option<String>,
+    #[schema(schema_with = super::schema_facts::email_opt)]
     email: Option<String>,
+    #[schema(schema_with = super::schema_facts::role_opt)]
     role: Option<String>,
     is_active: Option<bool>,
     /// Sets a new password and ends all of the member's sessions.
+    #[schema(schema_with = super::schema_facts::password_opt)]
     password: Option<String>,
 }
 
@@ -158,7 +164,9 @@ impl UpdateMemberRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    #[schema(schema_with = super::schema_facts::display_name_opt)]
     display_name: Option<String>,
+    #[schema(schema_with = super::schema_facts::email_opt)]
     email: Option<String>,
 }
 
@@ -167,7 +175,7 @@ pub struct UpdateMeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
-    #[schema(min_length = 10, max_length = 128)]
+    #[schema(schema_with = super::schema_facts::password)]
     new_password: String,
 }
 

@@ -43,16 +43,25 @@ fn text(body: String, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// The thresholds are declared as plain strings on purpose: a Nagios check
+/// always gets 200, and a value out of range or not a number gets the state
+/// `UNKNOWN - invalid parameter ...` in the text, not an HTTP error. Declared
+/// as bounded integers, the document would promise a rejection that a
+/// monitoring check must never see.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct BatteryQuery {
-    /// Warning at or below this percentage (default 30).
-    warn: Option<i64>,
-    /// Critical at or below this percentage (default 15).
-    crit: Option<i64>,
-    /// UNKNOWN when the last heartbeat is older than this many hours (default 24).
-    stale_hours: Option<i64>,
+    /// Warning at or below this percentage: an integer 0 to 100 (default
+    /// 30); anything else answers `UNKNOWN - invalid parameter warn`.
+    warn: Option<String>,
+    /// Critical at or below this percentage: an integer 0 to 100 (default
+    /// 15); anything else answers `UNKNOWN - invalid parameter crit`.
+    crit: Option<String>,
+    /// UNKNOWN when the last heartbeat is older than this many hours: an
+    /// integer 1 to 8760 (default 24); anything else answers `UNKNOWN -
+    /// invalid parameter stale_hours`.
+    stale_hours: Option<String>,
     /// One door's id; without it the worst door is reported.
     device: Option<String>,
     /// Only the doors of this zone (id or name).

@@ -63,12 +63,13 @@ impl From<SubscriptionView> for Subscription {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubscription {
-    /// `webhook` or `email`.
+    #[schema(schema_with = super::schema_facts::channel)]
     channel: String,
     /// webhook: `url`, `secret` (16–256 characters, write-only), `format`
     /// (`openlatch`, `slack`, `discord`, `matrix`); email: `to` (1–20 addresses).
     #[schema(value_type = Object)]
     settings: Value,
+    #[schema(schema_with = super::schema_facts::subscribable_events)]
     events: Vec<String>,
     is_enabled: Option<bool>,
 }
@@ -79,6 +80,7 @@ pub struct UpdateSubscription {
     /// Replaces the settings; a webhook `secret` left out is kept.
     #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
+    #[schema(schema_with = super::schema_facts::subscribable_events_opt)]
     events: Option<Vec<String>>,
     /// Turning a subscription on clears `disabled_reason`.
     is_enabled: Option<bool>,
@@ -195,7 +197,8 @@ async fn test_subscription(
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     subscription_id: Option<Uuid>,
-    /// Default 100, at most 1000.
+    /// Default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get_rule, update_rule, delete_rule))
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetView {
     /// `role` (exactly that role), `member` (member id) or `key` (key id).
@@ -70,14 +70,31 @@ impl From<Rule> for RuleView {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+/// The request schemas are in [`super::rule_schemas`]: derive cannot tie
+/// `parameters` to `rule_type`.
+macro_rules! schema_by_hand {
+    ($($ty:ty => $schema:expr;)*) => {$(
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::rule_schemas::to_schema($schema)
+            }
+        }
+        impl ToSchema for $ty {}
+    )*};
+}
+
+schema_by_hand! {
+    TargetView => super::rule_schemas::target();
+    CreateRuleRequest => super::rule_schemas::create_request();
+    UpdateRuleRequest => super::rule_schemas::update_request();
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRuleRequest {
     name: String,
-    #[schema(value_type = RuleTypeDoc)]
     rule_type: String,
     /// Per `rule_type`, see docs/access-rules.md.
-    #[schema(value_type = Object)]
     parameters: Value,
     /// Higher wins; on a tie the older rule wins. Default 0.
     priority: Option<i32>,
@@ -89,12 +106,11 @@ pub struct CreateRuleRequest {
     zone_ids: Option<Vec<ZoneId>>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRuleRequest {
     name: Option<String>,
     rule_type: Option<String>,
-    #[schema(value_type = Option<Object>)]
     parameters: Option<Value>,
     priority: Option<i32>,
     is_active: Option<bool>,
@@ -258,17 +274,4 @@ async fn delete_rule(
 ) -> Result<StatusCode, AppError> {
     rules::delete(&app, &admin, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The rule types (documentation only).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum RuleTypeDoc {
-    TimeWindow,
-    DateRange,
-    GuestSponsor,
-    RoleMinimum,
-    GlobalOverride,
-    Grant,
 }

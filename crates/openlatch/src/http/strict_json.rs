@@ -19,6 +19,24 @@ pub fn parse_body(bytes: &[u8]) -> Result<Value, AppError> {
         .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))
 }
 
+/// JSON has one number type: `15149.0` is the integer 15149 to JSON Schema
+/// and so to the OpenAPI document. An integral value in range is kept as
+/// an integer, so that a field that takes one takes it in either spelling.
+fn integral(v: f64) -> Option<Number> {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if v.fract() != 0.0 {
+        return None;
+    }
+    // Casts are exact here: `v` is a whole number within the target's range.
+    if (-TWO_63..TWO_63).contains(&v) {
+        Some(Number::from(v as i64))
+    } else if (0.0..2.0 * TWO_63).contains(&v) {
+        Some(Number::from(v as u64))
+    } else {
+        None
+    }
+}
+
 struct StrictValue(Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
@@ -49,7 +67,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        Ok(integral(v)
+            .or_else(|| Number::from_f64(v))
+            .map_or(Value::Null, Value::Number))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -92,6 +112,20 @@ impl<'de> Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_numbers_are_integers_whatever_their_spelling() {
+        let v = parse_body(br#"[15149.0, 1e3, -2.0, 1.5, 1e300, 18446744073709551615.0]"#)
+            .expect("json");
+        assert_eq!(v[0].as_i64(), Some(15149));
+        assert_eq!(v[1].as_i64(), Some(1000));
+        assert_eq!(v[2].as_i64(), Some(-2));
+        assert_eq!(v[3].as_f64(), Some(1.5));
+        assert!(v[3].as_i64().is_none());
+        assert!(v[4].as_i64().is_none() && v[4].as_u64().is_none());
+        // 2^64 exactly as a float: past u64, stays a float.
+        assert!(v[5].as_u64().is_none());
+    }
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {

@@ -49,18 +49,24 @@ impl From<Zone> for ZoneView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateZoneRequest {
+    #[schema(schema_with = super::schema_facts::zone_name)]
     name: String,
+    #[schema(schema_with = super::schema_facts::zone_description_opt)]
     description: Option<String>,
-    /// `members` or `granted`; default `members`.
+    /// Default `members`.
+    #[schema(schema_with = super::schema_facts::default_presence_opt)]
     default_presence: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateZoneRequest {
+    #[schema(schema_with = super::schema_facts::zone_name_opt)]
     name: Option<String>,
     /// An empty string clears the description.
+    #[schema(schema_with = super::schema_facts::zone_description_opt)]
     description: Option<String>,
+    #[schema(schema_with = super::schema_facts::default_presence_opt)]
     default_presence: Option<String>,
 }
 

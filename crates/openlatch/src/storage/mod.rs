@@ -75,8 +75,11 @@ fn classify(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
     let Some(code) = db.code() else {
         return DbErrorKind::Other;
     };
-    // SQLite reports numeric (extended) result codes; the primary code is the low byte.
-    if let Ok(n) = code.parse::<i32>() {
+    // SQLite reports numeric (extended) result codes; the primary code is
+    // the low byte. Asked by driver, not by whether the code is a number:
+    // PostgreSQL's serialization_failure, 40001, is one too.
+    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+    if let Some(n) = code.parse::<i32>().ok().filter(|_| sqlite) {
         return match n & 0xff {
             // SQLITE_BUSY, SQLITE_LOCKED
             5 | 6 => DbErrorKind::Busy,

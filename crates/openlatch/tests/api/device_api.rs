@@ -176,6 +176,53 @@ async fn unauthorised_device_requests_are_rate_limited_per_address() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     let r = app.post("/device/heartbeat", &token, heartbeat(None)).await;
     assert_eq!(r.status, StatusCode::OK);
+    // A request with no token guesses nothing: it is told 401 even from a
+    // blocked address, and many of them do not block anyone.
+    let no_token = |path: &'static str| {
+        let client = app.client.clone();
+        let url = app.url(path);
+        async move {
+            client
+                .post(url)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    };
+    assert_eq!(
+        no_token("/device/heartbeat").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_401_and_never_rate_limited() {
+    let app = spawn_app().await;
+    for path in ["/device/heartbeat", "/device/events", "/device/approve"] {
+        for _ in 0..15 {
+            let r = app
+                .client
+                .post(app.url(path))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+    }
+    let r = app
+        .client
+        .get(app.url("/device/allowlist"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Nor do they count towards blocking a bad token from the address.
+    let bad = format!("olt_{}", "A".repeat(43));
+    let r = app.post("/device/heartbeat", &bad, heartbeat(None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

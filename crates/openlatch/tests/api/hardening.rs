@@ -571,8 +571,57 @@ async fn the_openapi_document_passes_a_validator_and_names_the_common_errors() {
         schemas["NukiStateDoc"]["enum"].as_array().map(Vec::len),
         Some(10)
     );
+    // A rule request is one of six shapes, each tying `rule_type` to the
+    // `parameters` of that type.
+    let variants = schemas["CreateRuleRequest"]["oneOf"]
+        .as_array()
+        .expect("oneOf");
+    let types: Vec<&str> = variants
+        .iter()
+        .filter_map(|v| v["properties"]["rule_type"]["enum"][0].as_str())
+        .collect();
     assert_eq!(
-        schemas["RuleTypeDoc"]["enum"].as_array().map(Vec::len),
-        Some(6)
+        types,
+        [
+            "time_window",
+            "date_range",
+            "guest_sponsor",
+            "role_minimum",
+            "global_override",
+            "grant"
+        ]
+    );
+    assert!(variants
+        .iter()
+        .all(|v| v["properties"]["parameters"]["additionalProperties"] == false));
+    // Free text carries the server's character rule, e-mail its length.
+    let member = &schemas["CreateMemberRequest"]["properties"];
+    assert!(member["display_name"]["pattern"]
+        .as_str()
+        .is_some_and(|p| p.contains("\\u202E")));
+    assert_eq!(member["email"]["maxLength"], 254);
+    // Query enums, and the Nagios thresholds as the strings they are.
+    let param = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{path}: no parameter {name}"))
+    };
+    assert_eq!(
+        param("/api/v1/approvals", "status")["schema"]["enum"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    assert_eq!(
+        param("/api/v1/audit-log", "limit")["schema"]["maximum"],
+        1000
+    );
+    assert_eq!(
+        param("/api/v1/monitoring/nuki-battery", "warn")["schema"]["type"],
+        "string"
     );
 }

@@ -342,6 +342,16 @@ async fn the_audit_log_exports_as_csv_with_the_same_filters() {
     assert_eq!(&rows[0][2], "members_imported");
     let details: Value = serde_json::from_str(&rows[0][5]).expect("details are JSON");
     assert_eq!(details["created_members"], 3);
+    // One range for `limit` in both forms (the document can state only one).
+    let r = app
+        .get("/audit-log?format=csv&limit=1001", &app.admin_token)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(r.body["error"]["fields"]["limit"].is_string());
+    let r = app
+        .get("/audit-log?format=csv&limit=1000", &app.admin_token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     let r = app.get("/audit-log?format=xml", &app.admin_token).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -187,6 +187,87 @@ async fn admins_demoting_each_other_at_once_never_get_500() {
     }
 }
 
+/// The retry around every API request, made deterministic: a trigger
+/// fails the first `budget` updates of a member with SQLSTATE 40001 (what
+/// PostgreSQL reports to the loser of a serialization conflict; a deadlock,
+/// 40P01, is classified the same, see the test below). A sequence counts
+/// the attempts, since it is not rolled back with the failed transaction.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: the failure is injected with a PL/pgSQL trigger"]
+async fn a_lost_serialization_race_is_run_again_and_then_answered_409_never_500() {
+    use sqlx::Connection;
+    assert!(
+        crate::helpers::is_postgres(),
+        "set OPENLATCH_TEST_DATABASE_URL to a PostgreSQL server"
+    );
+    let app = crate::helpers::spawn_app().await;
+    let (member, _) = app.member_with_role("racer", "member").await;
+    let mut db = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    for setup in [
+        "CREATE TABLE injected_failures (budget INT NOT NULL)",
+        "INSERT INTO injected_failures VALUES (0)",
+        "CREATE SEQUENCE member_update_attempts",
+        "CREATE FUNCTION fail_member_updates() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('member_update_attempts') <= (SELECT budget FROM injected_failures) THEN
+             RAISE EXCEPTION 'injected conflict' USING ERRCODE = '40001';
+           END IF;
+           RETURN NEW;
+         END $$",
+        "CREATE TRIGGER fail_member_updates BEFORE UPDATE ON members
+         FOR EACH ROW EXECUTE FUNCTION fail_member_updates()",
+    ] {
+        sqlx::query(setup).execute(&mut db).await.expect("setup");
+    }
+    // Two lost races, then a clean run: the client sees only the success.
+    let (r, attempts) = attempts_with_budget(&app, &member, &mut db, 2).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["display_name"], "Racer 2");
+    assert!(attempts >= 3, "the request ran {attempts} times");
+    // Always losing: a bounded number of attempts, then 409 with the JSON
+    // error shape, never 500.
+    let (r, attempts) = attempts_with_budget(&app, &member, &mut db, 1000).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "conflict");
+    assert!(
+        (2..=10).contains(&attempts),
+        "the request ran {attempts} times"
+    );
+}
+
+/// Sets how many member updates fail, runs one `PUT /members/{id}`, and
+/// returns its reply with the number of attempts the database saw.
+async fn attempts_with_budget(
+    app: &TestApp,
+    member: &str,
+    db: &mut sqlx::PgConnection,
+    budget: i32,
+) -> (crate::helpers::Reply, i64) {
+    sqlx::query("UPDATE injected_failures SET budget = $1")
+        .bind(budget)
+        .execute(&mut *db)
+        .await
+        .expect("budget");
+    sqlx::query("ALTER SEQUENCE member_update_attempts RESTART WITH 1")
+        .execute(&mut *db)
+        .await
+        .expect("restart");
+    let r = app
+        .put(
+            &format!("/members/{member}"),
+            &app.admin_token,
+            json!({ "display_name": format!("Racer {budget}") }),
+        )
+        .await;
+    let attempts: i64 = sqlx::query_scalar("SELECT last_value FROM member_update_attempts")
+        .fetch_one(&mut *db)
+        .await
+        .expect("attempts");
+    (r, attempts)
+}
+
 /// A real PostgreSQL deadlock is classified as retryable (which the retry
 /// middleware acts on), deterministically: two connections lock two rows
 /// in opposite order.
