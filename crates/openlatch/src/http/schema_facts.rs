@@ -51,6 +51,10 @@ macro_rules! facts {
     };
 }
 
+fn time_zones() -> Vec<&'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
+}
+
 fn roles() -> Vec<&'static str> {
     Role::ALL.iter().map(|r| r.as_str()).collect()
 }
@@ -110,6 +114,7 @@ facts! {
         false,
     );
     audit_format => one_of(&["json", "csv"], false);
+    time_zone_opt => one_of(&time_zones(), true);
     access_type_opt => one_of(&["emergency", "conditional"], true);
 }
 

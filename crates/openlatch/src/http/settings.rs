@@ -40,6 +40,7 @@ impl From<Settings> for SettingsView {
 #[serde(deny_unknown_fields)]
 pub struct SettingsRequest {
     /// An IANA time zone name such as `Europe/Berlin`; null removes the setting.
+    #[schema(schema_with = super::schema_facts::time_zone_opt)]
     time_zone: Option<String>,
 }
 
