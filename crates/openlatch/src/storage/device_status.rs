@@ -1,7 +1,7 @@
 //! `device_status` (last heartbeat per door), its bounded history, and the
 //! persisted NUKI battery alarm.
 
-use super::{flag, parse_id, Result};
+use super::{flag, parse_id, Result, StorageError};
 use crate::domain::device::Heartbeat;
 use crate::domain::DeviceId;
 use sqlx::any::AnyRow;
@@ -95,6 +95,52 @@ pub async fn history_count(conn: &mut AnyConnection, device: DeviceId) -> Result
         .fetch_one(conn)
         .await?;
     Ok(row.try_get("n")?)
+}
+
+fn history_row(device: DeviceId, row: &AnyRow) -> Result<Status> {
+    let body: String = row.try_get("body")?;
+    Ok(Status {
+        device_id: device,
+        received_at: row.try_get("received_at")?,
+        heartbeat: serde_json::from_str(&body)
+            .map_err(|e| StorageError::Corrupt(format!("heartbeat history: {e}")))?,
+    })
+}
+
+/// One page of a door's history, newest first.
+pub async fn history_page(
+    conn: &mut AnyConnection,
+    device: DeviceId,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Status>> {
+    let rows = sqlx::query(
+        "SELECT received_at, body FROM device_status_history WHERE device_id = $1 \
+         ORDER BY received_at DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(device.to_string())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| history_row(device, r)).collect()
+}
+
+/// A door's history from `since` on, oldest first.
+pub async fn history_since(
+    conn: &mut AnyConnection,
+    device: DeviceId,
+    since: i64,
+) -> Result<Vec<Status>> {
+    let rows = sqlx::query(
+        "SELECT received_at, body FROM device_status_history \
+         WHERE device_id = $1 AND received_at >= $2 ORDER BY received_at",
+    )
+    .bind(device.to_string())
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| history_row(device, r)).collect()
 }
 
 /// Drops history older than `before`.

@@ -41,6 +41,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/doors", "Doors", Role::Admin),
     ("/allowlist", "Allow-list", Role::Admin),
     ("/overrides", "Overrides", Role::Admin),
+    ("/audit-log", "Audit log", Role::Keyholder),
     ("/me", "Me", Role::Guest),
 ];
 
