@@ -980,7 +980,10 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
     }
     history_row(&app, &id, now - 4 * hour, Some(90)).await;
     history_row(&app, &id, now - 3 * hour, Some(-1)).await;
-    history_row(&app, &id, now - 2 * hour, Some(85)).await;
+    // Two in one hour: the chart keeps the later.
+    let two_hours_ago = (now / hour - 2) * hour;
+    history_row(&app, &id, two_hours_ago + 400, Some(86)).await;
+    history_row(&app, &id, two_hours_ago + 1000, Some(85)).await;
     history_row(&app, &id, now - hour, Some(80)).await;
     let hb = app
         .post(
@@ -1014,8 +1017,9 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
         Some(format!("/doors/{id}"))
     );
 
-    // The chart: one point per hourly reading in the last 30 days (not the
-    // 31-day-old one, not the unknown -1), the newest last.
+    // The chart: the last reading of each hour in the last 30 days (not
+    // the 31-day-old one, not the unknown -1, not 86 % of the same hour as
+    // 85 %), the newest last.
     let points = page
         .attr("svg.battery-chart polyline", "points")
         .expect("battery line");
@@ -1033,15 +1037,15 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
         "draining battery: {ys:?}"
     );
 
-    // History: 61 rows kept, 50 a page, newest first.
+    // History: 62 rows kept, 50 a page, newest first.
     let rows = page.texts("table.heartbeats tbody tr td:first-child");
     assert_eq!(rows.len(), 50);
     let batteries = page.texts("table.heartbeats tbody tr td:nth-child(6)");
-    assert_eq!(batteries[..4], ["77%", "80%", "85%", "unknown"]);
+    assert_eq!(batteries[..5], ["77%", "80%", "85%", "86%", "unknown"]);
     let next = page.attr("#heartbeats a[rel=next]", "href").expect("older");
     let older = web.get(&next).await;
     assert_eq!(older.status, StatusCode::OK);
-    assert_eq!(older.texts("table.heartbeats tbody tr").len(), 11);
+    assert_eq!(older.texts("table.heartbeats tbody tr").len(), 12);
     assert!(older.attr("#heartbeats a[rel=next]", "href").is_none());
     assert_eq!(
         older

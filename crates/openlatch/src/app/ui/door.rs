@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 /// Heartbeats per page of the history table.
 pub const HISTORY_PER_PAGE: usize = 50;
 /// The battery chart shows at most one reading per this many seconds (the
-/// last of each hour), so 30 days stay a few hundred points.
+/// last heartbeat of each hour), so 30 days stay a few hundred points.
 pub const CHART_BUCKET_SECS: i64 = 3600;
 
 pub struct DoorDetail {
@@ -30,8 +30,8 @@ pub struct DoorDetail {
     pub history: Vec<Status>,
     pub page: usize,
     pub has_more: bool,
-    /// (unix time, battery %) oldest first: the last reading of each hour
-    /// since `chart_since`; heartbeats without a reading are left out.
+    /// (unix time, battery %) oldest first: the last heartbeat of each hour
+    /// since `chart_since`, left out when it carries no reading.
     pub battery: Vec<(i64, i64)>,
     pub chart_since: i64,
     pub now: i64,
@@ -62,7 +62,8 @@ pub async fn door_detail(app: &App, id: DeviceId, page: usize) -> AppResult<Door
     let mut history = device_status::history_page(&mut conn, id, per_page + 1, offset).await?;
     let has_more = history.len() > HISTORY_PER_PAGE;
     history.truncate(HISTORY_PER_PAGE);
-    let readings = device_status::history_since(&mut conn, id, chart_since).await?;
+    let readings =
+        device_status::history_sampled(&mut conn, id, chart_since, CHART_BUCKET_SECS).await?;
     drop(conn);
     Ok(DoorDetail {
         door: door_row(device, status, zone_name, newest, now),
@@ -76,7 +77,8 @@ pub async fn door_detail(app: &App, id: DeviceId, page: usize) -> AppResult<Door
     })
 }
 
-/// The last battery reading of each hour, oldest first.
+/// The last battery reading of each hour, oldest first (the rows come
+/// sampled already; this also drops those without a reading).
 fn hourly_battery(readings: &[Status]) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = Vec::new();
     for s in readings {

@@ -70,7 +70,7 @@ pub fn battery_svg(readings: &[(i64, i64)], from: i64, to: i64) -> Markup {
                 figcaption {
                     @if let Some((_, p)) = last { "Last reading " (p) "%" }
                     @if let Some(l) = lowest { ", lowest " (l) "%" }
-                    " over " (days) " days (the last reading of each hour; dashed line: the "
+                    " over " (days) " days (the last heartbeat of each hour; dashed line: the "
                     (WARN_PERCENT) "% warning level)."
                 }
             }
