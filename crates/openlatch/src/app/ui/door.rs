@@ -56,7 +56,8 @@ pub async fn door_detail(app: &App, id: DeviceId, page: usize) -> AppResult<Door
         .find(|z| z.id == device.zone_id)
         .map(|z| z.name.clone())
         .unwrap_or_default();
-    let newest = allowlists::latest(&mut conn, device.zone_id)
+    // The head only: the list's bytes are not needed to name its version.
+    let newest = allowlists::latest_head(&mut conn, device.zone_id)
         .await?
         .map(|l| l.version);
     let mut history = device_status::history_page(&mut conn, id, per_page + 1, offset).await?;

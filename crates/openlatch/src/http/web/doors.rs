@@ -288,6 +288,7 @@ async fn door_page(
                             @if h.nuki_battery_critical == Some(true) { ", reports critical battery" }
                             @if h.nuki_paired == Some(false) { ", not paired" }
                         }
+                        None if door.status.is_none() => { "no heartbeat yet" }
                         None => { "no lock reported" }
                     }
                     @if let Some((state, text)) = &door.battery {
