@@ -127,29 +127,48 @@ pub async fn history_page(
 }
 
 /// The last history row of each `bucket_secs` from `since` on, oldest
-/// first: a chart of 30 days reads a few hundred rows, not thousands.
+/// first: a chart of 30 days reads a few hundred bodies, not thousands.
 pub async fn history_sampled(
     conn: &mut AnyConnection,
     device: DeviceId,
     since: i64,
     bucket_secs: i64,
 ) -> Result<Vec<Status>> {
-    // A row is the last of its bucket when no later row falls into the same
-    // bucket: a bounded index range per row. (A join on a grouped subquery
-    // was planned as a nested scan by the bundled SQLite: a minute for 30 days.)
-    let rows = sqlx::query(
-        "SELECT h.received_at, h.body FROM device_status_history h \
-         WHERE h.device_id = $1 AND h.received_at >= $2 AND NOT EXISTS ( \
-           SELECT 1 FROM device_status_history n WHERE n.device_id = $1 \
-           AND n.received_at > h.received_at AND n.received_at < (h.received_at / $3 + 1) * $3) \
-         ORDER BY h.received_at",
+    // Two steps, each planned well by both backends: the bucket ends from
+    // the primary key alone, then their bodies by key. (One query joining
+    // the grouped subquery was planned as a nested scan by the bundled
+    // SQLite, a minute for 30 days; a correlated NOT EXISTS took 45-85 ms
+    // on PostgreSQL.)
+    let ends: Vec<i64> = sqlx::query(
+        "SELECT MAX(received_at) AS last FROM device_status_history \
+         WHERE device_id = $1 AND received_at >= $2 GROUP BY received_at / $3",
     )
     .bind(device.to_string())
     .bind(since)
     .bind(bucket_secs.max(1))
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(|r| history_row(device, r)).collect()
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("last"))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ends.len());
+    for chunk in ends.chunks(500) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT received_at, body FROM device_status_history \
+             WHERE device_id = $1 AND received_at IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(device.to_string());
+        for t in chunk {
+            q = q.bind(*t);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.push(history_row(device, &r)?);
+        }
+    }
+    out.sort_by_key(|s| s.received_at);
+    Ok(out)
 }
 
 /// Drops history older than `before`.
