@@ -126,14 +126,21 @@ pub async fn history_page(
     rows.iter().map(|r| history_row(device, r)).collect()
 }
 
-/// The last history row of each `bucket_secs` from `since` on, oldest
-/// first: a chart of 30 days reads a few hundred bodies, not thousands.
-pub async fn history_sampled(
+/// The battery field of a stored heartbeat, read without the rest.
+#[derive(serde::Deserialize)]
+struct BatteryField {
+    nuki_battery_percent: Option<i64>,
+}
+
+/// The battery reading (time, percent if any) of the last history row of
+/// each `bucket_secs` from `since` on, oldest first: a chart of 30 days
+/// reads a few hundred bodies, not thousands.
+pub async fn battery_sampled(
     conn: &mut AnyConnection,
     device: DeviceId,
     since: i64,
     bucket_secs: i64,
-) -> Result<Vec<Status>> {
+) -> Result<Vec<(i64, Option<i64>)>> {
     // Two steps, each planned well by both backends: the bucket ends from
     // the primary key alone, then their bodies by key. (One query joining
     // the grouped subquery was planned as a nested scan by the bundled
@@ -164,10 +171,13 @@ pub async fn history_sampled(
             q = q.bind(*t);
         }
         for r in q.fetch_all(&mut *conn).await? {
-            out.push(history_row(device, &r)?);
+            let body: String = r.try_get("body")?;
+            let field: BatteryField = serde_json::from_str(&body)
+                .map_err(|e| StorageError::Corrupt(format!("heartbeat history: {e}")))?;
+            out.push((r.try_get("received_at")?, field.nuki_battery_percent));
         }
     }
-    out.sort_by_key(|s| s.received_at);
+    out.sort_unstable();
     Ok(out)
 }
 

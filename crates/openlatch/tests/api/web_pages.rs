@@ -978,13 +978,13 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
     for i in 0..55 {
         history_row(&app, &id, now - 30 * hour + i * 600, None).await;
     }
-    history_row(&app, &id, now - 4 * hour, Some(90)).await;
-    history_row(&app, &id, now - 3 * hour, Some(-1)).await;
-    // Two in one hour: the chart keeps the later.
-    let two_hours_ago = (now / hour - 2) * hour;
-    history_row(&app, &id, two_hours_ago + 400, Some(86)).await;
-    history_row(&app, &id, two_hours_ago + 1000, Some(85)).await;
-    history_row(&app, &id, now - hour, Some(80)).await;
+    // One reading per chart bucket at most: the last of the bucket counts.
+    let bucket = openlatch::app::ui::door::CHART_BUCKET_SECS;
+    let base = now / bucket * bucket;
+    history_row(&app, &id, base - 3 * bucket + 100, Some(90)).await;
+    history_row(&app, &id, base - 2 * bucket + 100, Some(-1)).await;
+    history_row(&app, &id, base - bucket + 100, Some(86)).await;
+    history_row(&app, &id, base - bucket + 1000, Some(85)).await;
     let hb = app
         .post(
             "/device/heartbeat",
@@ -1017,13 +1017,13 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
         Some(format!("/doors/{id}"))
     );
 
-    // The chart: the last reading of each hour in the last 30 days (not
-    // the 31-day-old one, not the unknown -1, not 86 % of the same hour as
-    // 85 %), the newest last.
+    // The chart: the last reading of each bucket in the last 30 days (not
+    // the 31-day-old one, not the unknown -1, not 86 % of the bucket that
+    // ends with 85 %), the newest last.
     let points = page
         .attr("svg.battery-chart polyline", "points")
         .expect("battery line");
-    assert_eq!(points.split(' ').count(), 4, "{points}");
+    assert_eq!(points.split(' ').count(), 3, "{points}");
     assert!(page
         .texts("figure.battery figcaption")
         .first()
@@ -1037,15 +1037,15 @@ async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
         "draining battery: {ys:?}"
     );
 
-    // History: 62 rows kept, 50 a page, newest first.
+    // History: 61 rows kept, 50 a page, newest first.
     let rows = page.texts("table.heartbeats tbody tr td:first-child");
     assert_eq!(rows.len(), 50);
     let batteries = page.texts("table.heartbeats tbody tr td:nth-child(6)");
-    assert_eq!(batteries[..5], ["77%", "80%", "85%", "86%", "unknown"]);
+    assert_eq!(batteries[..5], ["77%", "85%", "86%", "unknown", "90%"]);
     let next = page.attr("#heartbeats a[rel=next]", "href").expect("older");
     let older = web.get(&next).await;
     assert_eq!(older.status, StatusCode::OK);
-    assert_eq!(older.texts("table.heartbeats tbody tr").len(), 12);
+    assert_eq!(older.texts("table.heartbeats tbody tr").len(), 11);
     assert!(older.attr("#heartbeats a[rel=next]", "href").is_none());
     assert_eq!(
         older

@@ -19,8 +19,9 @@ use std::collections::{HashMap, HashSet};
 /// Heartbeats per page of the history table.
 pub const HISTORY_PER_PAGE: usize = 50;
 /// The battery chart shows at most one reading per this many seconds (the
-/// last heartbeat of each hour), so 30 days stay a few hundred points.
-pub const CHART_BUCKET_SECS: i64 = 3600;
+/// last heartbeat of every two hours): 30 days are 360 points, about two
+/// pixels each on a 640-unit chart, and a battery does not change faster.
+pub const CHART_BUCKET_SECS: i64 = 2 * 3600;
 
 pub struct DoorDetail {
     pub door: DoorRow,
@@ -30,8 +31,9 @@ pub struct DoorDetail {
     pub history: Vec<Status>,
     pub page: usize,
     pub has_more: bool,
-    /// (unix time, battery %) oldest first: the last heartbeat of each hour
-    /// since `chart_since`, left out when it carries no reading.
+    /// (unix time, battery %) oldest first: the last heartbeat of each
+    /// [`CHART_BUCKET_SECS`] since `chart_since`, left out when it carries
+    /// no reading.
     pub battery: Vec<(i64, i64)>,
     pub chart_since: i64,
     pub now: i64,
@@ -64,7 +66,7 @@ pub async fn door_detail(app: &App, id: DeviceId, page: usize) -> AppResult<Door
     let has_more = history.len() > HISTORY_PER_PAGE;
     history.truncate(HISTORY_PER_PAGE);
     let readings =
-        device_status::history_sampled(&mut conn, id, chart_since, CHART_BUCKET_SECS).await?;
+        device_status::battery_sampled(&mut conn, id, chart_since, CHART_BUCKET_SECS).await?;
     drop(conn);
     Ok(DoorDetail {
         door: door_row(device, status, zone_name, newest, now),
@@ -72,28 +74,27 @@ pub async fn door_detail(app: &App, id: DeviceId, page: usize) -> AppResult<Door
         history,
         page,
         has_more,
-        battery: hourly_battery(&readings),
+        battery: battery_points(&readings),
         chart_since,
         now,
     })
 }
 
-/// The last battery reading of each hour, oldest first (the rows come
-/// sampled already; this also drops those without a reading).
-fn hourly_battery(readings: &[Status]) -> Vec<(i64, i64)> {
+/// The last battery reading of each bucket, oldest first (the rows come
+/// sampled already; this also drops those without a reading, -1 or absent).
+fn battery_points(readings: &[(i64, Option<i64>)]) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = Vec::new();
-    for s in readings {
-        let Some(percent) = s.heartbeat.nuki_battery_percent.filter(|p| *p >= 0) else {
+    for (at, percent) in readings {
+        let Some(percent) = percent.filter(|p| *p >= 0) else {
             continue;
         };
         match out.last_mut() {
             Some(last)
-                if last.0.div_euclid(CHART_BUCKET_SECS)
-                    == s.received_at.div_euclid(CHART_BUCKET_SECS) =>
+                if last.0.div_euclid(CHART_BUCKET_SECS) == at.div_euclid(CHART_BUCKET_SECS) =>
             {
-                *last = (s.received_at, percent);
+                *last = (*at, percent);
             }
-            _ => out.push((s.received_at, percent)),
+            _ => out.push((*at, percent)),
         }
     }
     out
@@ -178,36 +179,17 @@ pub async fn unknown_denied_taps(app: &App, max: usize) -> AppResult<Vec<DeniedT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::device::Heartbeat;
-
-    fn reading(at: i64, battery: Option<i64>) -> Status {
-        Status {
-            device_id: DeviceId(uuid::Uuid::nil()),
-            received_at: at,
-            heartbeat: Heartbeat {
-                firmware_version: "1".into(),
-                allowlist_version: 1,
-                uptime_seconds: 1,
-                free_heap: 1,
-                wifi_rssi: -50,
-                nuki_battery_percent: battery,
-                nuki_battery_critical: None,
-                nuki_paired: None,
-                nuki_state: None,
-            },
-        }
-    }
 
     #[test]
-    fn the_chart_keeps_the_last_reading_of_each_hour_and_skips_unknown_ones() {
-        let h = CHART_BUCKET_SECS;
-        let points = hourly_battery(&[
-            reading(10 * h, Some(90)),
-            reading(10 * h + 300, Some(89)),
-            reading(10 * h + 600, Some(-1)),
-            reading(11 * h + 5, None),
-            reading(12 * h, Some(80)),
+    fn the_chart_keeps_the_last_reading_of_each_bucket_and_skips_unknown_ones() {
+        let b = CHART_BUCKET_SECS;
+        let points = battery_points(&[
+            (10 * b, Some(90)),
+            (10 * b + 300, Some(89)),
+            (10 * b + 600, Some(-1)),
+            (11 * b + 5, None),
+            (12 * b, Some(80)),
         ]);
-        assert_eq!(points, [(10 * h + 300, 89), (12 * h, 80)]);
+        assert_eq!(points, [(10 * b + 300, 89), (12 * b, 80)]);
     }
 }

@@ -31,8 +31,14 @@ pub fn points(readings: &[(i64, i64)], from: i64, to: i64) -> String {
         .join(" ")
 }
 
-/// `readings` are (unix time, percent), oldest first, between `from` and `to`.
-pub fn battery_svg(readings: &[(i64, i64)], from: i64, to: i64) -> Markup {
+/// `readings` are (unix time, percent), oldest first, between `from` and
+/// `to`, one per `bucket_secs` at most.
+pub fn battery_svg(readings: &[(i64, i64)], from: i64, to: i64, bucket_secs: i64) -> Markup {
+    let per = match bucket_secs {
+        3600 => "hour".to_owned(),
+        s if s % 3600 == 0 => format!("{} hours", s / 3600),
+        s => format!("{} minutes", s / 60),
+    };
     let days = ((to - from) / 86_400).max(1);
     let date = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
@@ -70,7 +76,7 @@ pub fn battery_svg(readings: &[(i64, i64)], from: i64, to: i64) -> Markup {
                 figcaption {
                     @if let Some((_, p)) = last { "Last reading " (p) "%" }
                     @if let Some(l) = lowest { ", lowest " (l) "%" }
-                    " over " (days) " days (the last heartbeat of each hour; dashed line: the "
+                    " over " (days) " days (the last heartbeat of every " (per) "; dashed line: the "
                     (WARN_PERCENT) "% warning level)."
                 }
             }

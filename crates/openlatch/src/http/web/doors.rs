@@ -302,7 +302,7 @@ async fn door_page(
             }
             section {
                 h2 { "Battery" }
-                (super::battery_chart::battery_svg(&d.battery, d.chart_since, d.now))
+                (super::battery_chart::battery_svg(&d.battery, d.chart_since, d.now, ui::door::CHART_BUCKET_SECS))
             }
             section {
                 h2 { "Edit" }
