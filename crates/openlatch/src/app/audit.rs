@@ -24,24 +24,35 @@ pub async fn query(
     since: Option<DateTime<Utc>>,
     limit: Option<i64>,
 ) -> AppResult<Vec<Entry>> {
-    query_up_to(
-        app,
+    let q = Query {
         event_type,
         actor_id,
         since,
         limit,
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    )
-    .await
+        ..Query::default()
+    };
+    query_up_to(app, &q, DEFAULT_LIMIT, MAX_LIMIT).await
+}
+
+/// One page of the log under every filter of [`Query`] (the web UI's view).
+pub async fn page(app: &App, q: &Query<'_>) -> AppResult<Vec<Entry>> {
+    query_up_to(app, q, DEFAULT_LIMIT, MAX_LIMIT).await
 }
 
 /// The filters of the audit-log query.
+#[derive(Default)]
 pub struct Query<'a> {
     pub event_type: Option<&'a str>,
+    /// A member or device id.
     pub actor_id: Option<&'a str>,
+    /// What the entry is about, as stored (a member, key, door or rule id).
+    pub target_id: Option<&'a str>,
     pub since: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
+    /// Rows skipped, for paging (newest first).
+    pub offset: i64,
 }
 
 /// A CSV export reads more rows than a page of JSON.
@@ -53,16 +64,7 @@ pub const MAX_CSV_LIMIT: i64 = 100_000;
 /// parameter has one range (the OpenAPI document cannot make a parameter's
 /// range depend on another's value).
 pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
-    let rows = query_up_to(
-        app,
-        q.event_type,
-        q.actor_id,
-        q.since,
-        q.limit,
-        MAX_CSV_LIMIT,
-        MAX_LIMIT,
-    )
-    .await?;
+    let rows = query_up_to(app, q, MAX_CSV_LIMIT, MAX_LIMIT).await?;
     let csv_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
@@ -91,21 +93,18 @@ pub async fn export_csv(app: &App, q: &Query<'_>) -> AppResult<Vec<u8>> {
 
 async fn query_up_to(
     app: &App,
-    event_type: Option<&str>,
-    actor_id: Option<&str>,
-    since: Option<DateTime<Utc>>,
-    limit: Option<i64>,
+    q: &Query<'_>,
     default_limit: i64,
     max_limit: i64,
 ) -> AppResult<Vec<Entry>> {
-    if limit.is_some_and(|l| !(1..=max_limit).contains(&l)) {
+    if q.limit.is_some_and(|l| !(1..=max_limit).contains(&l)) {
         return Err(AppError::field(
             "limit",
             format!("must be between 1 and {max_limit}"),
         ));
     }
-    let limit = limit.unwrap_or(default_limit);
-    let event_types = match event_type {
+    let limit = q.limit.unwrap_or(default_limit);
+    let event_types = match q.event_type {
         Some(t) if !is_event_type_shape(t) => {
             return Err(AppError::field(
                 "event_type",
@@ -115,16 +114,27 @@ async fn query_up_to(
         Some(t) => expand_event_type(t),
         None => Vec::new(),
     };
-    if let Some(a) = actor_id {
+    if let Some(a) = q.actor_id {
         if uuid::Uuid::parse_str(a).is_err() {
             return Err(AppError::field("actor_id", "must be a UUID"));
         }
     }
+    if let (Some(since), Some(until)) = (q.since, q.until) {
+        if until <= since {
+            return Err(AppError::field("until", "must be later than the start"));
+        }
+    }
+    if q.offset < 0 {
+        return Err(AppError::field("offset", "must not be negative"));
+    }
     let filter = Filter {
         event_types,
-        actor_id: actor_id.map(str::to_owned),
-        since: since.map(|s| s.timestamp()),
+        actor_id: q.actor_id.map(str::to_owned),
+        target_id: q.target_id.map(str::to_owned),
+        since: q.since.map(|s| s.timestamp()),
+        until: q.until.map(|u| u.timestamp()),
         limit,
+        offset: q.offset,
     };
     let mut conn = app.db.read().await?;
     Ok(audit::query(&mut conn, &filter).await?)

@@ -1,7 +1,11 @@
 //! Read models the web UI needs beyond the API's use cases: the dashboard,
 //! member search with paging, active overrides, and the preview of a rule
 //! change (who gains or loses access), computed with the compiler that
-//! builds the allow-list.
+//! builds the allow-list. A door's page and the audit-log page have their
+//! own modules.
+
+pub mod audit_log;
+pub mod door;
 
 use super::allowlist::{self, Inputs};
 use super::monitoring::{check_door, BatteryParams, NagiosState};
@@ -73,10 +77,8 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
     let recent_events = audit::query(
         &mut conn,
         &Filter {
-            event_types: Vec::new(),
-            actor_id: None,
-            since: None,
             limit: 15,
+            ..Filter::default()
         },
     )
     .await?;
@@ -87,30 +89,23 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
     let mut doors = Vec::new();
     for device in door_list {
         let status = statuses.get(&device.id).cloned();
-        let online = status
-            .as_ref()
-            .is_some_and(|s| now - s.received_at <= OFFLINE_AFTER_SECS);
-        let battery = check_door(status.as_ref(), BatteryParams::default(), now);
-        if device.is_enabled {
-            if !online {
-                alerts.push(format!("Door \"{}\" is silent (no heartbeat)", device.name));
-            }
-            if let Some((NagiosState::Warning | NagiosState::Critical, text)) = &battery {
-                // The check's text ends in Nagios performance data, for machines.
-                let text = text.split(" | ").next().unwrap_or(text);
-                alerts.push(format!("Door \"{}\": {text}", device.name));
-            }
-        }
         let (zone_name, newest_version) =
             zone_lists.get(&device.zone_id).cloned().unwrap_or_default();
-        doors.push(DoorRow {
-            device,
-            status,
-            online,
-            battery,
-            newest_version,
-            zone_name,
-        });
+        let door = door_row(device, status, zone_name, newest_version, now);
+        if door.device.is_enabled {
+            if !door.online {
+                alerts.push(format!(
+                    "Door \"{}\" is silent (no heartbeat)",
+                    door.device.name
+                ));
+            }
+            if let Some((NagiosState::Warning | NagiosState::Critical, text)) = &door.battery {
+                // The check's text ends in Nagios performance data, for machines.
+                let text = text.split(" | ").next().unwrap_or(text);
+                alerts.push(format!("Door \"{}\": {text}", door.device.name));
+            }
+        }
+        doors.push(door);
     }
     let overrides = active_overrides(&all_rules, now);
     if overrides.iter().any(
@@ -136,6 +131,28 @@ pub async fn dashboard(app: &App) -> AppResult<Dashboard> {
         alerts,
         recent_events,
     })
+}
+
+/// A door as the dashboard and its own page show it.
+fn door_row(
+    device: Device,
+    status: Option<Status>,
+    zone_name: String,
+    newest_version: Option<i64>,
+    now: i64,
+) -> DoorRow {
+    let online = status
+        .as_ref()
+        .is_some_and(|s| now - s.received_at <= OFFLINE_AFTER_SECS);
+    let battery = check_door(status.as_ref(), BatteryParams::default(), now);
+    DoorRow {
+        device,
+        status,
+        online,
+        battery,
+        newest_version,
+        zone_name,
+    }
 }
 
 pub struct MemberPage {

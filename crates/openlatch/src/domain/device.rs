@@ -100,7 +100,7 @@ pub struct Device {
 }
 
 /// A door's heartbeat as stored (the seed's body; NUKI fields absent without a lock).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Heartbeat {
     pub firmware_version: String,
     pub allowlist_version: i64,

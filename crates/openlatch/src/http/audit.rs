@@ -91,6 +91,7 @@ async fn query_audit_log(
         actor_id: q.actor_id.as_deref(),
         since,
         limit: q.limit,
+        ..audit::Query::default()
     };
     if csv {
         let body = audit::export_csv(&app, &filter).await?;

@@ -124,8 +124,13 @@ pub struct Filter {
     /// Any of these event types (one name may stand for several, e.g. anomalies).
     pub event_types: Vec<String>,
     pub actor_id: Option<String>,
+    pub target_id: Option<String>,
     pub since: Option<i64>,
+    /// Entries before this time (exclusive).
+    pub until: Option<i64>,
     pub limit: i64,
+    /// Rows skipped, for paging.
+    pub offset: i64,
 }
 
 /// Newest first.
@@ -145,10 +150,17 @@ pub async fn query(conn: &mut AnyConnection, filter: &Filter) -> Result<Vec<Entr
     if filter.actor_id.is_some() {
         sql.push_str(&format!(" AND actor_id = {}", next()));
     }
+    if filter.target_id.is_some() {
+        sql.push_str(&format!(" AND target_id = {}", next()));
+    }
     if filter.since.is_some() {
         sql.push_str(&format!(" AND created_at >= {}", next()));
     }
+    if filter.until.is_some() {
+        sql.push_str(&format!(" AND created_at < {}", next()));
+    }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", next()));
+    sql.push_str(&format!(" OFFSET {}", next()));
 
     let mut q = sqlx::query(&sql);
     for t in &filter.event_types {
@@ -157,10 +169,17 @@ pub async fn query(conn: &mut AnyConnection, filter: &Filter) -> Result<Vec<Entr
     if let Some(a) = &filter.actor_id {
         q = q.bind(a.as_str());
     }
+    if let Some(t) = &filter.target_id {
+        q = q.bind(t.as_str());
+    }
     if let Some(s) = filter.since {
         q = q.bind(s);
     }
+    if let Some(u) = filter.until {
+        q = q.bind(u);
+    }
     q = q.bind(filter.limit);
+    q = q.bind(filter.offset);
     let rows = q.fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }

@@ -83,6 +83,15 @@ pub async fn get_for_update(
 }
 
 /// The member and their password hash (none: may not log in), for login.
+pub async fn get_by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<Member>> {
+    let sql = format!("SELECT {COLUMNS} FROM members WHERE username = $1");
+    let row = sqlx::query(&sql)
+        .bind(username)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn get_with_password_hash(
     conn: &mut AnyConnection,
     username: &str,

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_zones"),
     migration!(10, "0010_web_sessions"),
     migration!(11, "0011_space_settings"),
+    migration!(12, "0012_audit_target"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.

@@ -248,6 +248,26 @@ async fn an_admin_logs_in_creates_a_member_registers_a_key_previews_a_rule_and_l
         .await;
     assert_eq!(keys.body[0]["label"], "blue fob");
 
+    // The audit log, filtered by type through its form, names the new key.
+    b.click("nav a[href='/audit-log']").await;
+    b.wait_text("main h1", "Audit log").await;
+    b.fill("input[name=event_type]", "key_registered").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_text(
+        "table.audit tbody tr:first-child td:nth-child(4)",
+        "key blue fob (04A1B2C3D4E5F6)",
+    )
+    .await;
+    assert_eq!(
+        b.find("a[download]")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .as_deref(),
+        Some("/audit-log.csv?event_type=key_registered")
+    );
+
     // Edit a rule: the preview says gwen (a member) loses access at keyholder.
     b.goto(&app, "/rules").await;
     b.click(&format!("a[href='/rules/{rule_id}']")).await;

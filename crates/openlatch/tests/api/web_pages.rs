@@ -135,6 +135,7 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
     let app = spawn_app().await;
     let web = WebClient::login_admin(&app).await;
     let (member_id, _) = app.member_with_role("mia", "member").await;
+    let (door_id, _) = app.device("Front door").await;
     let rules = app.get("/rules", &app.admin_token).await;
     let mut paths = vec![
         "/".to_owned(),
@@ -151,6 +152,9 @@ async fn every_page_carries_the_exact_policy_and_no_store() {
         "/settings".into(),
         "/rules/new?type=time_window".into(),
         "/rules/new?type=guest_sponsor".into(),
+        format!("/doors/{door_id}"),
+        "/audit-log".into(),
+        "/audit-log?event_type=Bad-Type".into(),
         "/me".into(),
         "/no-such-page".into(),
         "/members/not-a-uuid".into(),
@@ -385,7 +389,17 @@ async fn each_role_sees_only_its_pages() {
         );
     }
     let nav = keyholder.get("/").await.texts("nav a");
-    assert_eq!(nav, ["Dashboard", "Approvals", "Members", "Rules", "Me"]);
+    assert_eq!(
+        nav,
+        [
+            "Dashboard",
+            "Approvals",
+            "Members",
+            "Rules",
+            "Audit log",
+            "Me"
+        ]
+    );
 
     let anonymous = WebClient::new(&app);
     let page = anonymous.get("/members").await;
@@ -1709,4 +1723,575 @@ async fn grace_after_a_power_cut_is_explained_from_the_form() {
                 .to_string()
         )
     );
+}
+
+/// Keeps a heartbeat history row as the server would have at `at`.
+async fn history_row(app: &crate::helpers::TestApp, door: &str, at: i64, battery: Option<i64>) {
+    use openlatch::domain::device::Heartbeat;
+    use openlatch::storage::device_status::{self, Status};
+    let heartbeat = Heartbeat {
+        firmware_version: "0.1.0".into(),
+        allowlist_version: 3,
+        uptime_seconds: 3600,
+        free_heap: 100_000,
+        wifi_rssi: -60,
+        nuki_battery_percent: battery,
+        nuki_battery_critical: battery.map(|_| false),
+        nuki_paired: battery.map(|_| true),
+        nuki_state: battery.map(|_| "locked".to_owned()),
+    };
+    let status = Status {
+        device_id: door.parse().expect("door id"),
+        received_at: at,
+        heartbeat,
+    };
+    let body = serde_json::to_string(&status.heartbeat).expect("json");
+    let mut tx = app.app.db.begin().await.expect("tx");
+    assert!(device_status::record_history(&mut tx, &status, &body)
+        .await
+        .expect("history"));
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn a_doors_page_shows_its_state_heartbeat_history_and_battery_chart() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (id, token) = app.device("Front door").await;
+    let now = chrono::Utc::now().timestamp();
+    let hour = 3600;
+    // Oldest first, as the server writes them (one row per 5 minutes at most).
+    history_row(&app, &id, now - 31 * 86_400, Some(99)).await;
+    for i in 0..55 {
+        history_row(&app, &id, now - 30 * hour + i * 600, None).await;
+    }
+    // One reading per chart bucket at most: the last of the bucket counts.
+    let bucket = openlatch::app::ui::door::CHART_BUCKET_SECS;
+    let base = now / bucket * bucket;
+    history_row(&app, &id, base - 3 * bucket + 100, Some(90)).await;
+    history_row(&app, &id, base - 2 * bucket + 100, Some(-1)).await;
+    history_row(&app, &id, base - bucket + 100, Some(86)).await;
+    history_row(&app, &id, base - bucket + 1000, Some(85)).await;
+    let hb = app
+        .post(
+            "/device/heartbeat",
+            &token,
+            json!({"firmware_version": "0.2.0", "allowlist_version": 0, "uptime_seconds": 90_000,
+                   "free_heap": 1, "wifi_rssi": -50, "nuki_battery_percent": 77,
+                   "nuki_battery_critical": false, "nuki_paired": true, "nuki_state": "locked"}),
+        )
+        .await;
+    assert_eq!(hb.status, StatusCode::OK, "{:?}", hb.body);
+
+    let page = web.get(&format!("/doors/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_page_headers(&page, "/doors/{id}");
+    assert_eq!(page.texts("main h1"), ["Front door"]);
+    let facts = page.texts("dl.facts dd");
+    assert_eq!(facts[1], "main", "{facts:?}");
+    assert!(facts[2].contains("online"), "{facts:?}");
+    assert!(facts[4].contains("firmware 0.2.0"), "{facts:?}");
+    assert!(
+        facts[5].starts_with("v0 in use, newest for zone main v"),
+        "{facts:?}"
+    );
+    assert!(facts[5].contains("behind"), "{facts:?}");
+    assert!(facts[6].starts_with("locked, battery 77%"), "{facts:?}");
+    // The list links to the page.
+    let list = web.get("/doors").await;
+    assert_eq!(
+        list.attr("tbody td a", "href"),
+        Some(format!("/doors/{id}"))
+    );
+
+    // The chart: the last reading of each bucket in the last 30 days (not
+    // the 31-day-old one, not the unknown -1, not 86 % of the bucket that
+    // ends with 85 %), the newest last.
+    let points = page
+        .attr("svg.battery-chart polyline", "points")
+        .expect("battery line");
+    assert_eq!(points.split(' ').count(), 3, "{points}");
+    assert!(page
+        .texts("figure.battery figcaption")
+        .first()
+        .is_some_and(|c| c.starts_with("Last reading 77%, lowest 77%")));
+    let ys: Vec<f64> = points
+        .split(' ')
+        .map(|p| p.split(',').nth(1).and_then(|y| y.parse().ok()).expect("y"))
+        .collect();
+    assert!(
+        ys.windows(2).all(|w| w[0] < w[1]),
+        "draining battery: {ys:?}"
+    );
+
+    // History: 61 rows kept, 50 a page, newest first.
+    let rows = page.texts("table.heartbeats tbody tr td:first-child");
+    assert_eq!(rows.len(), 50);
+    let batteries = page.texts("table.heartbeats tbody tr td:nth-child(6)");
+    assert_eq!(batteries[..5], ["77%", "85%", "86%", "unknown", "90%"]);
+    let next = page.attr("#heartbeats a[rel=next]", "href").expect("older");
+    let older = web.get(&next).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.texts("table.heartbeats tbody tr").len(), 11);
+    assert!(older.attr("#heartbeats a[rel=next]", "href").is_none());
+    assert_eq!(
+        older
+            .texts("table.heartbeats tbody tr td:nth-child(6)")
+            .last()
+            .map(String::as_str),
+        Some("99%")
+    );
+
+    // Admin only, like GET /api/v1/devices/{id}.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let denied = keyholder.get(&format!("/doors/{id}")).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_page_headers(&denied, "/doors/{id} as keyholder");
+    let anonymous = WebClient::new(&app).get(&format!("/doors/{id}")).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location(), Some("/login"));
+    let missing = web.get(&format!("/doors/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_door_without_readings_says_so_instead_of_drawing() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (id, _) = app.device("Back door").await;
+    let page = web.get(&format!("/doors/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.attr("svg.battery-chart", "viewBox").is_none());
+    assert!(page
+        .texts("main p.muted")
+        .iter()
+        .any(|t| t == "No battery readings in the last 30 days."));
+    assert!(page.texts("dl.facts dd").contains(&"never".to_owned()));
+}
+
+#[tokio::test]
+async fn a_door_is_renamed_and_moved_through_the_audited_use_case() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (id, _) = app.device("Front door").await;
+    app.device("Back door").await;
+    let r = app
+        .post(
+            "/zones",
+            &app.admin_token,
+            json!({"name": "workshop", "default_presence": "granted"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let workshop = r.body["id"].as_str().expect("zone id").to_owned();
+    let path = format!("/doors/{id}");
+    let form = web.get(&path).await;
+    let offered: Vec<String> = form.texts("select[name=zone_id] option");
+    assert_eq!(offered, ["main", "workshop"]);
+
+    let empty = web
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", " "),
+                ("location", ""),
+                ("zone_id", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty
+        .texts(".field-error")
+        .iter()
+        .any(|t| t.starts_with("Name ")));
+    assert!(empty
+        .texts(".field-error")
+        .iter()
+        .any(|t| t.starts_with("Zone ")));
+    assert_eq!(
+        empty
+            .attr("select[name=zone_id]", "aria-invalid")
+            .as_deref(),
+        Some("true")
+    );
+    let taken = web
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "Back door"),
+                ("location", ""),
+                ("zone_id", &workshop),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        taken.attr(".field.invalid input", "name").as_deref(),
+        Some("name")
+    );
+    // A keyholder may not edit a door.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let kh_csrf = keyholder.csrf().await;
+    let refused = keyholder
+        .post(
+            &path,
+            &[
+                ("csrf", &kh_csrf),
+                ("name", "Mine"),
+                ("location", ""),
+                ("zone_id", &workshop),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(app.audit("device_updated").await.is_empty());
+
+    let saved = web
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "Workshop door"),
+                ("location", "yard"),
+                ("zone_id", &workshop),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        saved.location(),
+        Some(format!("/doors/{id}?done=saved").as_str())
+    );
+    let device = app
+        .get(&path.replace("/doors/", "/devices/"), &app.admin_token)
+        .await;
+    assert_eq!(device.body["name"], "Workshop door");
+    assert_eq!(device.body["location"], "yard");
+    assert_eq!(device.body["zone_id"], workshop.as_str());
+    let moved = app.audit("device_moved").await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0]["target_id"], id.as_str());
+    assert_eq!(moved[0]["details"]["from_zone"], "main");
+    assert_eq!(moved[0]["details"]["to_zone"], "workshop");
+    assert_eq!(app.audit("device_updated").await.len(), 1);
+    let page = web.get(&format!("/doors/{id}?done=saved")).await;
+    assert_eq!(page.texts("main h1"), ["Workshop door"]);
+    assert_eq!(page.texts("p.notice"), ["Saved."]);
+    assert_eq!(page.texts("dl.facts dd")[1], "workshop");
+
+    // Clearing the location, as in the API.
+    let cleared = web
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "Workshop door"),
+                ("location", " "),
+                ("zone_id", &workshop),
+            ],
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER);
+    let device = app
+        .get(&path.replace("/doors/", "/devices/"), &app.admin_token)
+        .await;
+    assert!(device.body["location"].is_null(), "{:?}", device.body);
+    assert_eq!(app.audit("device_moved").await.len(), 1, "not moved again");
+}
+
+#[tokio::test]
+async fn a_key_is_registered_from_a_doors_denied_tap() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+    let (kai, _) = app.member_with_role("kai", "member").await;
+    let (owner, _) = app.member_with_role("olga", "member").await;
+    app.key_for(&owner, "0A0B0C0D").await;
+    let (_, token) = app.device("Front door").await;
+    let now = chrono::Utc::now().timestamp();
+    let r = app
+        .post(
+            "/device/events",
+            &token,
+            json!([
+                {"uid": "11223344", "event": "access_denied", "timestamp": now - 60, "seq": 1},
+                {"uid": "0A0B0C0D", "event": "access_denied", "timestamp": now - 50, "seq": 2},
+                {"uid": "AABBCCDD", "event": "access_denied", "timestamp": now - 40, "seq": 3},
+                {"uid": "11223344", "event": "access_denied", "timestamp": now - 30, "seq": 4},
+                {"uid": "55667788", "event": "access_granted", "timestamp": now - 20, "seq": 5},
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["accepted"], 5);
+
+    let path = format!("/members/{kai}");
+    let page = web.get(&path).await;
+    let radios = |p: &Page| -> Vec<String> {
+        let sel = scraper::Selector::parse("input[name=uid_from]").expect("selector");
+        p.html()
+            .select(&sel)
+            .filter_map(|e| e.value().attr("value").map(str::to_owned))
+            .collect()
+    };
+    // Newest first, each UID once; the known card and the granted tap are not offered.
+    assert_eq!(radios(&page), ["11223344", "AABBCCDD", ""]);
+    assert!(page
+        .texts("fieldset.taps label")
+        .first()
+        .is_some_and(|l| l.starts_with("11223344 at Front door")));
+    assert_eq!(
+        page.attr("input[name=uid_from][checked]", "value")
+            .as_deref(),
+        Some("")
+    );
+
+    let both = web
+        .post(
+            &format!("/members/{kai}/keys"),
+            &[
+                ("csrf", &csrf),
+                ("uid_from", "AABBCCDD"),
+                ("uid", "01020304"),
+                ("label", "card"),
+            ],
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        both.attr(".field.invalid input", "name").as_deref(),
+        Some("uid")
+    );
+    assert_eq!(
+        both.attr("input[name=uid_from][checked]", "value")
+            .as_deref(),
+        Some("AABBCCDD")
+    );
+
+    let ok = web
+        .post(
+            &format!("/members/{kai}/keys"),
+            &[
+                ("csrf", &csrf),
+                ("uid_from", "11223344"),
+                ("uid", ""),
+                ("label", "tapped card"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let keys = app
+        .get(&format!("/members/{kai}/keys"), &app.admin_token)
+        .await;
+    assert_eq!(keys.body[0]["uid"], "11223344");
+    assert_eq!(keys.body[0]["label"], "tapped card");
+    let registered = app.audit("key_registered").await;
+    assert_eq!(registered[0]["target_id"], keys.body[0]["id"]);
+    // Registered: no longer offered.
+    assert_eq!(radios(&web.get(&path).await), ["AABBCCDD", ""]);
+    // A keyholder reads the member page without the key form or the taps.
+    app.member_with_role("kees", "keyholder").await;
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let read_only = keyholder.get(&path).await;
+    assert_eq!(read_only.status, StatusCode::OK);
+    assert!(radios(&read_only).is_empty());
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_pages_and_downloads_the_same_view_as_csv() {
+    let app = spawn_app().await;
+    let web = WebClient::login_admin(&app).await;
+    let (mona, _) = app.member_with_role("mona", "member").await;
+    app.member_with_role("kees", "keyholder").await;
+    let (door, token) = app.device("Front door").await;
+    let now = chrono::Utc::now().timestamp();
+    let batch: Vec<serde_json::Value> = (0..60)
+        .map(|i| json!({"uid": "11223344", "event": "access_denied", "timestamp": now - 600 + i, "seq": i}))
+        .collect();
+    let r = app.post("/device/events", &token, json!(batch)).await;
+    assert_eq!(r.body["accepted"], 60, "{:?}", r.body);
+
+    // Type: 50 a page, newest first, then the other 10.
+    let page = web.get("/audit-log?event_type=access_denied").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_page_headers(&page, "/audit-log");
+    assert_eq!(page.texts("nav a[aria-current=page]"), ["Audit log"]);
+    let events = page.texts("table.audit tbody td:nth-child(2)");
+    assert_eq!(events.len(), 50);
+    assert!(events.iter().all(|e| e == "access_denied"));
+    assert!(page
+        .texts("table.audit tbody td:nth-child(3)")
+        .iter()
+        .all(|a| a == "door Front door"));
+    assert_eq!(
+        page.attr("input[name=event_type]", "value").as_deref(),
+        Some("access_denied")
+    );
+    let next = page.attr("nav.paging a[rel=next]", "href").expect("next");
+    assert_eq!(next, "/audit-log?event_type=access_denied&page=2");
+    let second = web.get(&next).await;
+    assert_eq!(second.texts("table.audit tbody tr").len(), 10);
+    assert!(second.attr("nav.paging a[rel=next]", "href").is_none());
+    assert_eq!(
+        second.attr("nav.paging a[rel=prev]", "href").as_deref(),
+        Some("/audit-log?event_type=access_denied&page=1")
+    );
+    let first_time = page.texts("table.audit tbody td:first-child")[0].clone();
+    let last_time = second.texts("table.audit tbody td:first-child")[9].clone();
+    assert!(first_time > last_time, "{first_time} after {last_time}");
+
+    // Actor and target by name or id.
+    let by_admin = web.get("/audit-log?actor=admin").await;
+    let actors = by_admin.texts("table.audit tbody td:nth-child(3)");
+    assert!(!actors.is_empty());
+    assert!(actors.iter().all(|a| a == "admin"), "{actors:?}");
+    let events = by_admin.texts("table.audit tbody td:nth-child(2)");
+    assert!(
+        events.contains(&"device_registered".to_owned()),
+        "{events:?}"
+    );
+    assert!(!events.contains(&"access_denied".to_owned()));
+    let by_door = web.get(&format!("/audit-log?actor={door}")).await;
+    assert_eq!(by_door.texts("table.audit tbody tr").len(), 50);
+    let about_mona = web.get("/audit-log?target=mona").await;
+    let targets = about_mona.texts("table.audit tbody td:nth-child(4)");
+    assert!(!targets.is_empty());
+    assert!(targets.iter().all(|t| t == "mona"), "{targets:?}");
+    assert!(about_mona
+        .texts("table.audit tbody td:nth-child(2)")
+        .contains(&"member_created".to_owned()));
+    let same = web.get(&format!("/audit-log?target={mona}")).await;
+    assert_eq!(
+        same.texts("table.audit tbody tr"),
+        about_mona.texts("table.audit tbody tr")
+    );
+    let nobody = web.get("/audit-log?actor=nobody&target=nothing").await;
+    assert_eq!(nobody.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        nobody.attr("#f-actor", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        nobody.attr("#f-target", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    assert_page_headers(&nobody, "/audit-log with errors");
+
+    // Time range: from is included, until is not.
+    let later = chrono::DateTime::from_timestamp(now + 3600, 0)
+        .expect("time")
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let future = web.get(&format!("/audit-log?since={later}")).await;
+    assert_eq!(future.status, StatusCode::OK);
+    assert!(future.texts("table.audit tbody tr").is_empty());
+    assert!(future
+        .texts("main p.muted")
+        .contains(&"No entries match.".to_owned()));
+    let window = web
+        .get(&format!(
+            "/audit-log?event_type=access_denied&since={}&until={}",
+            // What a datetime-local input with seconds sends.
+            chrono::DateTime::from_timestamp(now - 600 + 10, 0)
+                .expect("t")
+                .format("%Y-%m-%dT%H:%M:%S"),
+            chrono::DateTime::from_timestamp(now - 600 + 20, 0)
+                .expect("t")
+                .format("%Y-%m-%dT%H:%M:%S"),
+        ))
+        .await;
+    assert_eq!(window.status, StatusCode::OK, "{}", window.body);
+    assert_eq!(window.texts("table.audit tbody tr").len(), 10);
+    let backwards = web
+        .get("/audit-log?since=2026-02-01&until=2026-01-01")
+        .await;
+    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        backwards.attr("#f-until", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    let garbage = web
+        .get("/audit-log?since=yesterday&event_type=Bad-Type")
+        .await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        garbage.attr("#f-since", "aria-invalid").as_deref(),
+        Some("true")
+    );
+
+    // CSV of the filtered view: the link carries the filters, and the file
+    // is what the API exports for the same filter.
+    let csv_link = page.attr("a[download]", "href").expect("csv link");
+    assert_eq!(csv_link, "/audit-log.csv?event_type=access_denied");
+    let csv = web.get(&csv_link).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(csv.header("cache-control"), Some("no-store"));
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "created_at",
+            "event_type",
+            "actor_id",
+            "target_id",
+            "details"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 60);
+    assert!(rows
+        .iter()
+        .all(|r| &r[2] == "access_denied" && r[3] == door));
+    let api_csv = reqwest::Client::new()
+        .get(app.url("/audit-log?event_type=access_denied&format=csv"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("api csv")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(csv.body, api_csv);
+    let mona_csv = web.get("/audit-log.csv?target=mona").await;
+    let mona_rows: Vec<csv::StringRecord> = csv::Reader::from_reader(mona_csv.body.as_bytes())
+        .records()
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(mona_rows.len(), targets.len());
+    assert!(mona_rows.iter().all(|r| r[4] == mona));
+    let bad_csv = web.get("/audit-log.csv?actor=nobody").await;
+    assert_eq!(bad_csv.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Keyholders read it as in the API; members do not.
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    assert_eq!(keyholder.get("/audit-log").await.status, StatusCode::OK);
+    assert_eq!(keyholder.get("/audit-log.csv").await.status, StatusCode::OK);
+    let mut member = WebClient::new(&app);
+    member.login("mona", "mona-password").await;
+    for path in ["/audit-log", "/audit-log.csv"] {
+        let page = member.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "member {path}");
+        assert!(!page.body.contains("access_denied"));
+    }
+    assert!(!member
+        .get("/me")
+        .await
+        .texts("nav a")
+        .contains(&"Audit log".to_owned()));
+    for path in ["/audit-log", "/audit-log.csv"] {
+        let page = WebClient::new(&app).get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "anonymous {path}");
+        assert_eq!(page.location(), Some("/login"));
+    }
 }

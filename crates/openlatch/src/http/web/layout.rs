@@ -49,6 +49,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/allowlist", "Allow-list", Role::Admin),
     ("/overrides", "Overrides", Role::Admin),
     ("/settings", "Settings", Role::Admin),
+    ("/audit-log", "Audit log", Role::Keyholder),
     ("/me", "Me", Role::Guest),
 ];
 

@@ -21,6 +21,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 pub const PER_PAGE: usize = 50;
+/// How many recent denied taps of unknown cards the key form offers.
+const DENIED_TAPS_OFFERED: usize = 8;
 const ROLES: [Role; 4] = [Role::Guest, Role::Member, Role::Keyholder, Role::Admin];
 
 #[derive(Deserialize, Default)]
@@ -206,10 +208,13 @@ async fn member_page(
     errs: MemberPageErrors<'_>,
 ) -> Result<Markup, WebError> {
     let viewer = Viewer::from(who);
-    let member_keys: Vec<NfcKey> = if viewer.is_admin() {
-        keys::list_for_member(app, &who.principal, target.id).await?
+    let (member_keys, denied_taps): (Vec<NfcKey>, _) = if viewer.is_admin() {
+        (
+            keys::list_for_member(app, &who.principal, target.id).await?,
+            ui::door::unknown_denied_taps(app, DENIED_TAPS_OFFERED).await?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let week = ui::week_view(app, target.id).await?;
     let now = Utc::now();
@@ -291,7 +296,26 @@ async fn member_page(
                     h3 { "Register a key" }
                     form.stack method="post" action=(format!("/members/{}/keys", target.id)) novalidate {
                         (csrf_field(&viewer))
-                        (field("UID (hex, 4, 7 or 10 bytes)", "uid", "text", &key_value("uid"), errs.key, true))
+                        @if !denied_taps.is_empty() {
+                            fieldset.taps {
+                                legend { "A card a door refused (unknown UID, newest first)" }
+                                @for (i, tap) in denied_taps.iter().enumerate() {
+                                    div.choice {
+                                        input type="radio" id=(format!("tap-{i}")) name="uid_from" value=(tap.uid.as_str())
+                                            checked[key_value("uid_from") == tap.uid.as_str()];
+                                        label for=(format!("tap-{i}")) {
+                                            span.mono { (tap.uid.as_str()) } " at " (tap.door) ", " (tap.at.format("%Y-%m-%d %H:%M UTC"))
+                                        }
+                                    }
+                                }
+                                div.choice {
+                                    input type="radio" id="tap-none" name="uid_from" value="" checked[key_value("uid_from").is_empty()];
+                                    label for="tap-none" { "None of these: the UID typed below" }
+                                }
+                                (field_error("uid_from", errs.key))
+                            }
+                        }
+                        (field("UID (hex, 4, 7 or 10 bytes)", "uid", "text", &key_value("uid"), errs.key, denied_taps.is_empty()))
                         (field("Label", "label", "text", &key_value("label"), errs.key, false))
                         div.field {
                             label for="f-access_type" { "Access" }
@@ -384,9 +408,29 @@ pub async fn deactivate(
     Ok(Redirect::to(&format!("/members/{id}?done=deactivated")).into_response())
 }
 
+/// The UID typed, or the one picked from a door's denied taps; both at once
+/// must agree.
+fn key_uid(v: &mut Validation, f: &WebForm) -> Option<Uid> {
+    match (f.opt("uid"), f.opt("uid_from")) {
+        (None, Some(picked)) => v.field("uid_from", Uid::parse(picked)),
+        (Some(typed), Some(picked)) => {
+            let typed = v.field("uid", Uid::parse(typed))?;
+            if Uid::parse(picked).ok().as_ref() != Some(&typed) {
+                v.fail(
+                    "uid",
+                    "differs from the card picked above: pick one or type one",
+                );
+                return None;
+            }
+            Some(typed)
+        }
+        _ => v.field("uid", Uid::parse(f.get("uid"))),
+    }
+}
+
 fn parse_key(member_id: MemberId, f: &WebForm) -> Result<NewKey, AppError> {
     let mut v = Validation::default();
-    let uid = v.field("uid", Uid::parse(f.get("uid")));
+    let uid = key_uid(&mut v, f);
     let label = v.field("label", parse_label(f.get("label")));
     let key_type = v.optional("key_type", f.opt("key_type").map(KeyType::parse));
     let access_type = v.optional(

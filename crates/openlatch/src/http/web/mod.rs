@@ -8,6 +8,8 @@
 pub mod allowlist;
 pub mod approvals;
 pub mod assets;
+pub mod audit_log;
+pub mod battery_chart;
 pub mod csp;
 pub mod csrf;
 pub mod dashboard;
@@ -59,6 +61,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/overrides/open", post(overrides::open_until))
         .route("/overrides/{id}/end", post(overrides::end))
         .route("/doors", get(doors::show).post(doors::register))
+        .route("/doors/{id}", get(doors::show_one).post(doors::update_one))
         .route("/doors/{id}/rotate", post(doors::rotate))
         .route("/doors/{id}/enabled", post(doors::set_enabled))
         .route("/allowlist", get(allowlist::show))
@@ -69,6 +72,8 @@ pub fn router(app: &App) -> Router<App> {
                 crate::http::allowlist::UPLOAD_LIMIT_BYTES,
             )),
         )
+        .route("/audit-log", get(audit_log::show))
+        .route("/audit-log.csv", get(audit_log::csv))
         .route("/me", get(me::show))
         .route("/me/password", post(me::change_password))
         .route("/me/totp", post(me::enrol_totp))
