@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_notifications"),
     migration!(9, "0009_zones"),
     migration!(10, "0010_web_sessions"),
+    migration!(11, "0011_list_input_changes"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.
