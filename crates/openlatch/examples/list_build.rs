@@ -194,8 +194,7 @@ fn main() {
             let c = compile_inputs(&inputs, ZoneScope::MAIN, NOW, VALIDITY);
             let t1 = Instant::now();
             let keypads = zone_keypads(&inputs, ZoneScope::MAIN, &c);
-            let unsigned =
-                encode_compiled(&c, &keypads, 1, NOW, NOW + VALIDITY).expect("encodes");
+            let unsigned = encode_compiled(&c, &keypads, 1, NOW, NOW + VALIDITY).expect("encodes");
             let t2 = Instant::now();
             let signed = ol02::sign(&unsigned, &cert, &sub).expect("signs");
             let t3 = Instant::now();

@@ -7,7 +7,6 @@ use openlatch::app::allowlist::{
     self, compile_inputs, current_inputs, encode_compiled, zone_keypads, Inputs,
 };
 use openlatch::domain::zone::ZoneScope;
-use openlatch::storage::now_unix;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -45,7 +44,11 @@ impl Dice {
 async fn incremental_inputs_compile_like_a_full_read_after_random_changes() {
     let a = spawn_app().await;
     let b = spawn_second_instance(&a, |_| {}).await;
-    let backend = if is_postgres() { "PostgreSQL" } else { "SQLite" };
+    let backend = if is_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     let mut dice = Dice(0x5eed_1234_abcd_0001);
     let mut members: Vec<String> = Vec::new();
     let mut keys: Vec<String> = Vec::new();
@@ -69,14 +72,22 @@ async fn incremental_inputs_compile_like_a_full_read_after_random_changes() {
             }
             2 if !keys.is_empty() => {
                 let k = keys.swap_remove(dice.below(keys.len()));
-                via.post(&format!("/nfc-keys/{k}/revoke"), &via.admin_token, json!({}))
-                    .await;
+                via.post(
+                    &format!("/nfc-keys/{k}/revoke"),
+                    &via.admin_token,
+                    json!({}),
+                )
+                .await;
             }
             3 if !members.is_empty() => {
                 let m = &members[dice.below(members.len())];
                 let role = roles[dice.below(roles.len())];
-                via.put(&format!("/members/{m}"), &via.admin_token, json!({"role": role}))
-                    .await;
+                via.put(
+                    &format!("/members/{m}"),
+                    &via.admin_token,
+                    json!({"role": role}),
+                )
+                .await;
             }
             4 if members.len() > 3 => {
                 let m = members.swap_remove(dice.below(members.len()));
@@ -97,10 +108,14 @@ async fn incremental_inputs_compile_like_a_full_read_after_random_changes() {
             }
         }
         if step % 5 == 4 {
-            let now = now_unix();
+            let now = chrono::Utc::now().timestamp();
             let cached = current_inputs(&a.app).await.expect("incremental inputs");
             let full = full_read(&a).await;
-            assert_eq!(cached.keys.len(), full.keys.len(), "{backend}, step {step}: keys");
+            assert_eq!(
+                cached.keys.len(),
+                full.keys.len(),
+                "{backend}, step {step}: keys"
+            );
             assert_eq!(
                 lists(&cached, now),
                 lists(&full, now),
@@ -151,7 +166,11 @@ async fn a_change_names_the_list_version_that_carries_it() {
     // A revocation (204, no body) names its version too, a newer one.
     let key = r.body["id"].as_str().expect("id").to_owned();
     let revoked = app
-        .post(&format!("/nfc-keys/{key}/revoke"), &app.admin_token, json!({}))
+        .post(
+            &format!("/nfc-keys/{key}/revoke"),
+            &app.admin_token,
+            json!({}),
+        )
         .await;
     let after = revoked
         .headers
