@@ -11,7 +11,7 @@ import tempfile
 import time
 import urllib.request
 
-base, cookie, out_dir, member, rule = sys.argv[1:6]
+base, cookie, out_dir, member, rule, door = sys.argv[1:7]
 name, value = cookie.split("=", 1)
 pages = {
     "login": "/login",
@@ -19,10 +19,14 @@ pages = {
     "members": "/members",
     "member": f"/members/{member}",
     "rule": f"/rules/{rule}",
+    "new-rule": "/rules/new?type=time_window",
     "approvals": "/approvals",
     "overrides": "/overrides",
     "doors": "/doors",
+    "door": f"/doors/{door}",
+    "audit-log": "/audit-log",
     "allowlist": "/allowlist?uid=04A1B2C3D4E5F6",
+    "settings": "/settings",
     "me": "/me",
 }
 sizes = {"phone": (390, 844), "desktop": (1280, 900)}

@@ -50,12 +50,13 @@ cookie=$(curl -s -o /dev/null -D - -X POST $base/login -d 'username=admin&passwo
     tr -d '\r' | awk 'tolower($1) == "set-cookie:" {split($2, c, ";"); print c[1]}')
 member=$(curl -sf $api/members -H "authorization: Bearer $token" | jq -r '.[] | select(.username=="anna") | .id')
 rule=$(curl -sf $api/access-rules -H "authorization: Bearer $token" | jq -r '.[0].id')
+door=$(curl -sf $api/devices -H "authorization: Bearer $token" | jq -r '.[0].id')
 css=$(curl -s -H "cookie: $cookie" $base/ | grep -o '/static/app.css?v=[0-9a-f]*')
 js=$(curl -s -H "cookie: $cookie" $base/ | grep -o '/static/app.js?v=[0-9a-f]*')
 asset_bytes=$(( $(curl -s $base$css | wc -c) + $(curl -s $base$js | wc -c) ))
 
 printf '%-28s %10s %12s %12s %10s\n' page "html B" "with assets" "avg ms" "req/s"
-for page in / /members "/members?q=member12" "/members/$member" /rules "/rules/$rule" /approvals /overrides /doors /allowlist "/allowlist?uid=04A1B2C3D4E5F6" /me; do
+for page in / /members "/members?q=member12" "/members/$member" /rules "/rules/$rule" "/rules/new?type=time_window" /approvals /overrides /doors "/doors/$door" /audit-log /settings /allowlist "/allowlist?uid=04A1B2C3D4E5F6" /me; do
     html=$(curl -s -H "cookie: $cookie" "$base$page" | wc -c)
     out=$(wrk -t1 -c1 -d5s -H "Cookie: $cookie" "$base$page")
     avg=$(echo "$out" | awk '/Latency/ {print $2}')
@@ -68,5 +69,5 @@ if [ "${2:-}" != --no-screenshots ]; then
     curl -s -o /dev/null -m 60 -X POST $api/device/approve -H "authorization: Bearer $dtoken" \
         -H 'content-type: application/json' -d "{\"uid\":\"AABBCCDD\",\"timestamp\":$(date +%s)}" &
     sleep 1
-    python3 bench/ui_screenshots.py "$base" "$cookie" docs/ui "$member" "$rule"
+    python3 bench/ui_screenshots.py "$base" "$cookie" docs/ui "$member" "$rule" "$door"
 fi

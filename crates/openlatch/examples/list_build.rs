@@ -11,9 +11,16 @@
 //! 2 % keyholders, 1 % admins, 3 % guests, the rest members; members may
 //! enter on weekdays 07:00-23:00 and weekends 09:00-21:00 (Europe/Berlin),
 //! keyholders and admins at any time; guests come in groups of about 30,
-//! each group with its own date range (and 30 minutes' grace).
+//! each group with its own date range (and 30 minutes' grace). Keyholders
+//! and admins are guarantors with keypad codes enrolled (a TOTP secret and
+//! a backup sheet each), so their profiles carry keypad ids and the list
+//! carries a keypad section, as the server builds it.
+//!
+//! The example uses jemalloc, as the server binary does: the compiler
+//! allocates per key, and the allocator shows in the times.
 
-use openlatch::app::allowlist::{compile_inputs, encode_compiled, Inputs};
+use ol02::KeypadSpec;
+use openlatch::app::allowlist::{compile_inputs, encode_compiled, zone_keypads, Inputs};
 use openlatch::domain::key::{NfcKey, Uid};
 use openlatch::domain::member::{Member, Role};
 use openlatch::domain::rule::{DateRange, Rule, RuleParams, Target, TimeWindow};
@@ -21,6 +28,9 @@ use openlatch::domain::zone::ZoneScope;
 use openlatch::domain::{from_unix, KeyId, MemberId, RuleId};
 use std::collections::HashMap;
 use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const NOW: i64 = 1_768_392_000; // 2026-01-14T12:00:00Z, a Wednesday
 const VALIDITY: i64 = 86_400;
@@ -65,12 +75,20 @@ pub fn space(n: usize) -> Inputs {
     let mut members = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
     let mut guests: Vec<MemberId> = Vec::new();
+    let mut enrolled_keypads = HashMap::new();
+    let mut keypads = Vec::new();
     for i in 0..n {
         let role = match i % 100 {
             0 | 1 => Role::Keyholder,
             2 => Role::Admin,
             3..=5 => Role::Guest,
             _ => Role::Member,
+        };
+        let guarantor = matches!(role, Role::Keyholder | Role::Admin);
+        let keypad_id = if guarantor {
+            u16::try_from(keypads.len() + 1).expect("fewer than 65,536 guarantors")
+        } else {
+            0
         };
         let m = Member {
             id: MemberId::new(),
@@ -79,12 +97,28 @@ pub fn space(n: usize) -> Inputs {
             display_name: format!("Member {i}"),
             role,
             is_active: true,
-            keypad_id: 0,
+            keypad_id,
             created_at: from_unix(0),
             updated_at: from_unix(0),
         };
         if role == Role::Guest {
             guests.push(m.id);
+        }
+        if guarantor {
+            let secret = |salt: u8| {
+                let mut s = [0u8; ol02::OTP_SECRET_LEN];
+                for (j, b) in s.iter_mut().enumerate() {
+                    *b = (i as u8) ^ (j as u8).wrapping_mul(31) ^ salt;
+                }
+                s
+            };
+            enrolled_keypads.insert(m.id, keypad_id);
+            keypads.push(KeypadSpec {
+                keypad_id,
+                totp_secret: Some(secret(0x5a)),
+                hotp_secret: Some(secret(0xa5)),
+                hotp_used: 0b11,
+            });
         }
         keys.push(NfcKey {
             id: KeyId::new(),
@@ -132,8 +166,8 @@ pub fn space(n: usize) -> Inputs {
         keys,
         rules,
         zones: Vec::new(),
-        enrolled_keypads: HashMap::new(),
-        keypads: Vec::new(),
+        enrolled_keypads,
+        keypads,
     }
 }
 
@@ -150,7 +184,7 @@ fn main() {
     let master = ol02::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let sub = ol02::ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
     let cert = ol02::Certificate::issue(&master, &sub.verifying_key().to_bytes(), 1, 0, 0);
-    println!("members  entries  profiles  schedules  bytes     bytes/entry  compile  encode  sign   total (median of 5)");
+    println!("members  entries  profiles  schedules  keypads  bytes     bytes/entry  compile  encode  sign   total (median of 5)");
     for n in sizes {
         let inputs = space(n);
         let mut runs = Vec::new();
@@ -159,8 +193,8 @@ fn main() {
             let t0 = Instant::now();
             let c = compile_inputs(&inputs, ZoneScope::MAIN, NOW, VALIDITY);
             let t1 = Instant::now();
-            let unsigned =
-                encode_compiled(&c, &inputs.keypads, 1, NOW, NOW + VALIDITY).expect("encodes");
+            let keypads = zone_keypads(&inputs, ZoneScope::MAIN, &c);
+            let unsigned = encode_compiled(&c, &keypads, 1, NOW, NOW + VALIDITY).expect("encodes");
             let t2 = Instant::now();
             let signed = ol02::sign(&unsigned, &cert, &sub).expect("signs");
             let t3 = Instant::now();
@@ -173,9 +207,10 @@ fn main() {
         let list = ol02::List::parse_unsigned(&signed[..signed.len() - ol02::TRAILER_LEN])
             .expect("readable");
         println!(
-            "{n:>7}  {entries:>7}  {:>8}  {:>9}  {:>8}  {:>11.2}  {:>5.1}ms {:>5.1}ms {:>4.1}ms {:>5.1}ms",
+            "{n:>7}  {entries:>7}  {:>8}  {:>9}  {:>7}  {:>8}  {:>11.2}  {:>5.1}ms {:>5.1}ms {:>4.1}ms {:>5.1}ms",
             list.header().profile_count,
             list.header().schedule_count,
+            list.header().keypad_count,
             signed.len(),
             signed.len() as f64 / entries as f64,
             compile.as_secs_f64() * 1e3,

@@ -32,6 +32,7 @@ pub const AIRGAPPED_WARNING_SECS: i64 = 48 * 3600;
 /// Old lists are kept for inspection only; the table stays small.
 pub const KEEP_VERSIONS: i64 = 50;
 
+#[derive(Clone)]
 pub struct Inputs {
     pub members: Vec<Member>,
     pub keys: Vec<NfcKey>,
@@ -57,6 +58,127 @@ pub async fn load_inputs(conn: &mut AnyConnection) -> AppResult<Inputs> {
         enrolled_keypads,
         keypads,
     })
+}
+
+/// The builder's copy of the inputs, kept between builds so a build reads
+/// only the members and keys changed since the last one (by their
+/// `change_seq`) instead of the whole space. Rules, zones and keypad
+/// credentials are few and read whole every time.
+struct CachedInputs {
+    /// The highest change number the copy includes.
+    seq: i64,
+    inputs: std::sync::Arc<Inputs>,
+    member_pos: HashMap<MemberId, usize>,
+    key_pos: HashMap<crate::domain::KeyId, usize>,
+}
+
+impl CachedInputs {
+    async fn load_all(conn: &mut AnyConnection) -> AppResult<Self> {
+        let seq = counters::current(conn, counters::LIST_INPUT_CHANGE).await?;
+        let inputs = load_inputs(conn).await?;
+        let member_pos = inputs
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
+        let key_pos = inputs
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.id, i))
+            .collect();
+        Ok(Self {
+            seq,
+            inputs: std::sync::Arc::new(inputs),
+            member_pos,
+            key_pos,
+        })
+    }
+
+    /// Brings the copy up to what `conn`'s snapshot sees. `false`: the
+    /// database went back behind the copy (restored), so it must be read whole.
+    async fn catch_up(&mut self, conn: &mut AnyConnection) -> AppResult<bool> {
+        let seq = counters::current(conn, counters::LIST_INPUT_CHANGE).await?;
+        if seq < self.seq {
+            return Ok(false);
+        }
+        let changed_members = if seq > self.seq {
+            members::changed_since(conn, self.seq).await?
+        } else {
+            Vec::new()
+        };
+        let changed_keys = if seq > self.seq {
+            keys::changed_since(conn, self.seq).await?
+        } else {
+            Vec::new()
+        };
+        let credentials = keypads::list(conn).await?;
+        let rules = rules::list(conn).await?;
+        let zones = zones::list(conn).await?;
+        // A build still compiling from the previous copy shares it: copy then.
+        let inputs = std::sync::Arc::make_mut(&mut self.inputs);
+        for m in changed_members {
+            match self.member_pos.get(&m.id) {
+                Some(&i) => inputs.members[i] = m,
+                None => {
+                    self.member_pos.insert(m.id, inputs.members.len());
+                    inputs.members.push(m);
+                }
+            }
+        }
+        for k in changed_keys {
+            match (self.key_pos.get(&k.id).copied(), k.revoked_at.is_some()) {
+                (Some(i), false) => inputs.keys[i] = k,
+                (None, false) => {
+                    self.key_pos.insert(k.id, inputs.keys.len());
+                    inputs.keys.push(k);
+                }
+                (Some(i), true) => {
+                    self.key_pos.remove(&k.id);
+                    inputs.keys.swap_remove(i);
+                    if let Some(moved) = inputs.keys.get(i) {
+                        self.key_pos.insert(moved.id, i);
+                    }
+                }
+                (None, true) => {}
+            }
+        }
+        let members = &inputs.members;
+        let pos = &self.member_pos;
+        let (enrolled_keypads, section) = crate::domain::keypad::list_section_by(
+            |id| pos.get(&id).map(|&i| &members[i]),
+            &credentials,
+        );
+        inputs.enrolled_keypads = enrolled_keypads;
+        inputs.keypads = section;
+        inputs.rules = rules;
+        inputs.zones = zones;
+        self.seq = seq;
+        Ok(true)
+    }
+}
+
+/// The inputs as `conn`'s snapshot sees them, from the builder's copy
+/// brought up to date (or read whole the first time).
+async fn cached_inputs(app: &App, conn: &mut AnyConnection) -> AppResult<std::sync::Arc<Inputs>> {
+    let mut cache = app.list_builds.inputs.lock().await;
+    if let Some(c) = cache.as_mut() {
+        if c.catch_up(conn).await? {
+            return Ok(c.inputs.clone());
+        }
+    }
+    let fresh = CachedInputs::load_all(conn).await?;
+    let inputs = fresh.inputs.clone();
+    *cache = Some(fresh);
+    Ok(inputs)
+}
+
+/// The inputs a build would read now: the builder's copy brought up to date
+/// from a fresh snapshot (public for the test comparing it with a full read).
+pub async fn current_inputs(app: &App) -> AppResult<std::sync::Arc<Inputs>> {
+    let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
+    cached_inputs(app, &mut snap).await
 }
 
 /// The longest a list may stay valid in the configured mode.
@@ -382,6 +504,8 @@ pub struct BuildGate {
     /// The largest profile or schedule count of the lists built here (any
     /// zone): saves check the whole lists only when this nears the limit.
     table_high_water: AtomicU64,
+    /// The inputs of the last build, updated from the changed rows.
+    inputs: tokio::sync::Mutex<Option<CachedInputs>>,
 }
 
 /// Within this many of a table limit, every key change checks the whole list.
@@ -401,7 +525,17 @@ impl BuildGate {
         }
     }
 
-    pub async fn build_after_change(&self, app: &App, zones: Zones) -> AppResult<()> {
+    /// Returns once a list carrying the change exists, with the newest list
+    /// version then stored: every zone's newest list carries the change.
+    pub async fn build_after_change(&self, app: &App, zones: Zones) -> AppResult<i64> {
+        self.build_covering(app, zones).await?;
+        let mut conn = app.db.read().await?;
+        let version = allowlists::newest_version(&mut conn).await?;
+        note_list_version(version);
+        Ok(version)
+    }
+
+    async fn build_covering(&self, app: &App, zones: Zones) -> AppResult<()> {
         let mine = {
             let mut p = self
                 .pending
@@ -438,6 +572,29 @@ impl BuildGate {
         self.covered.fetch_max(upto, Ordering::SeqCst);
         Ok(())
     }
+}
+
+tokio::task_local! {
+    /// The list version carrying the changes of the request being served.
+    static CARRYING_VERSION: std::cell::Cell<Option<i64>>;
+}
+
+/// Runs `f` (an HTTP request) and returns, besides its output, the newest
+/// list version after the last build a change of it waited for: the HTTP
+/// layer tells the client which version carries its change without every
+/// use case returning it.
+pub async fn noting_list_version<F: std::future::Future>(f: F) -> (F::Output, Option<i64>) {
+    CARRYING_VERSION
+        .scope(std::cell::Cell::new(None), async move {
+            let out = f.await;
+            (out, CARRYING_VERSION.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+fn note_list_version(version: i64) {
+    // Outside a request (background tasks, the command line) nobody asks.
+    let _ = CARRYING_VERSION.try_with(|v| v.set(Some(version)));
 }
 
 /// Builds a new version of every zone's list whose content changed, that
@@ -492,7 +649,7 @@ async fn try_rebuild(
     let (seen, inputs) = {
         let mut snap = app.db.snapshot().await.map_err(AppError::from)?;
         let seen = allowlists::newest_version(&mut snap).await?;
-        let inputs = load_inputs(&mut snap).await?;
+        let inputs = cached_inputs(app, &mut snap).await?;
         (seen, inputs)
     };
     let wanted: Vec<Zone> = inputs

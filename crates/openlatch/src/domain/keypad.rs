@@ -207,10 +207,22 @@ pub fn list_section(
 ) {
     let by_id: std::collections::HashMap<MemberId, &super::member::Member> =
         members.iter().map(|m| (m.id, m)).collect();
+    list_section_by(|id| by_id.get(&id).copied(), credentials)
+}
+
+/// [`list_section`] with the members found through `member` (a caller that
+/// keeps an index of its members need not build another).
+pub fn list_section_by<'m>(
+    member: impl Fn(MemberId) -> Option<&'m super::member::Member>,
+    credentials: &[KeypadCredential],
+) -> (
+    std::collections::HashMap<MemberId, u16>,
+    Vec<ol02::KeypadSpec>,
+) {
     let mut enrolled = std::collections::HashMap::new();
     let mut section = Vec::new();
     for c in credentials.iter().filter(|c| !c.is_empty()) {
-        let Some(m) = by_id.get(&c.member_id) else {
+        let Some(m) = member(c.member_id) else {
             continue;
         };
         if m.is_active && may_hold_codes(m.role) && m.keypad_id != 0 {

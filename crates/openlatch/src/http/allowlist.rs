@@ -25,6 +25,27 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Version of the list in a download, as a header beside the raw bytes.
 pub const VERSION_HEADER: &str = "x-openlatch-allowlist-version";
+/// Every response to a change that waited for a list build names, in
+/// [`VERSION_HEADER`], the newest list version stored after that build:
+/// every zone's newest list at that version or below carries the change.
+/// (Air-gapped, that list is signed offline before doors get it.) No header:
+/// the request changed nothing the lists hold, or its build failed and the
+/// background refresh will retry it.
+pub async fn announce_list_version(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut response, version) = allowlist::noting_list_version(next.run(req)).await;
+    if let Some(v) = version {
+        if !response.headers().contains_key(VERSION_HEADER) {
+            response
+                .headers_mut()
+                .insert(VERSION_HEADER, HeaderValue::from(v));
+        }
+    }
+    response
+}
+
 /// Signed lists of large spaces run to megabytes.
 pub const UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 

@@ -95,6 +95,7 @@ pub fn router(app: App) -> Router {
         app.clone(),
         retry::retry_conflicts,
     ))
+    .layer(axum::middleware::from_fn(allowlist::announce_list_version))
     .layer(axum::middleware::from_fn_with_state(
         app.clone(),
         monitoring::count_requests,

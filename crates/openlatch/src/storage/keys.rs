@@ -1,6 +1,6 @@
 //! The `nfc_keys` table.
 
-use super::{parse_id, Result, StorageError};
+use super::{counters, parse_id, Result, StorageError};
 use crate::domain::key::{NfcKey, Uid};
 use crate::domain::{from_unix, KeyId, MemberId};
 use sqlx::any::AnyRow;
@@ -32,10 +32,11 @@ fn from_row(row: &AnyRow) -> Result<NfcKey> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, k: &NfcKey) -> Result<()> {
+    let seq = counters::next_input_change(conn).await?;
     sqlx::query(
         "INSERT INTO nfc_keys (id, member_id, uid, label, key_type, access_type, expires_at, \
-         revoked_at, revoke_reason, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         revoked_at, revoke_reason, created_at, change_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(k.id.to_string())
     .bind(k.member_id.to_string())
@@ -47,6 +48,7 @@ pub async fn insert(conn: &mut AnyConnection, k: &NfcKey) -> Result<()> {
     .bind(k.revoked_at.map(|t| t.timestamp()))
     .bind(k.revoke_reason.as_deref())
     .bind(k.created_at.timestamp())
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())
@@ -95,13 +97,15 @@ pub async fn revoke(
     reason: Option<&str>,
     now: i64,
 ) -> Result<bool> {
+    let seq = counters::next_input_change(conn).await?;
     let done = sqlx::query(
-        "UPDATE nfc_keys SET revoked_at = $2, revoke_reason = $3 \
+        "UPDATE nfc_keys SET revoked_at = $2, revoke_reason = $3, change_seq = $4 \
          WHERE id = $1 AND revoked_at IS NULL",
     )
     .bind(id.to_string())
     .bind(now)
     .bind(reason)
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -127,10 +131,14 @@ const BATCH: usize = 500;
 
 /// Inserts keys in multi-row statements (bulk import).
 pub async fn insert_many(conn: &mut AnyConnection, ks: &[NfcKey]) -> Result<()> {
+    if ks.is_empty() {
+        return Ok(());
+    }
+    let seq = counters::next_input_change(conn).await?;
     for chunk in ks.chunks(BATCH) {
         let mut sql = String::from(
             "INSERT INTO nfc_keys (id, member_id, uid, label, key_type, access_type, expires_at, \
-             revoked_at, revoke_reason, created_at) VALUES ",
+             revoked_at, revoke_reason, created_at, change_seq) VALUES ",
         );
         for i in 0..chunk.len() {
             let b = i * 10;
@@ -140,7 +148,8 @@ pub async fn insert_many(conn: &mut AnyConnection, ks: &[NfcKey]) -> Result<()> 
             let params: Vec<String> = (1..=10).map(|p| format!("${}", b + p)).collect();
             sql.push('(');
             sql.push_str(&params.join(", "));
-            sql.push(')');
+            // The change number is an integer of ours, not user input.
+            sql.push_str(&format!(", {seq})"));
         }
         let mut q = sqlx::query(&sql);
         for k in chunk {
@@ -159,4 +168,12 @@ pub async fn insert_many(conn: &mut AnyConnection, ks: &[NfcKey]) -> Result<()> 
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Keys written by changes numbered above `after` (revoked ones included,
+/// so the builder can drop them), for the builder's incremental read.
+pub async fn changed_since(conn: &mut AnyConnection, after: i64) -> Result<Vec<NfcKey>> {
+    let sql = format!("SELECT {COLUMNS} FROM nfc_keys WHERE change_seq > $1");
+    let rows = sqlx::query(&sql).bind(after).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
 }

@@ -1,6 +1,6 @@
 //! The `members` table.
 
-use super::{flag, parse_id, Backend, Result, StorageError};
+use super::{counters, flag, parse_id, Backend, Result, StorageError};
 use crate::domain::from_unix;
 use crate::domain::member::{Member, Role};
 use crate::domain::MemberId;
@@ -36,10 +36,11 @@ pub async fn insert(
     m: &Member,
     password_hash: Option<&str>,
 ) -> Result<()> {
+    let seq = counters::next_input_change(conn).await?;
     sqlx::query(
         "INSERT INTO members (id, username, email, display_name, role, is_active, \
-         password_hash, keypad_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         password_hash, keypad_id, created_at, updated_at, change_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(m.id.to_string())
     .bind(&m.username)
@@ -51,6 +52,7 @@ pub async fn insert(
     .bind((m.keypad_id != 0).then_some(i64::from(m.keypad_id)))
     .bind(m.created_at.timestamp())
     .bind(m.updated_at.timestamp())
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())
@@ -139,9 +141,10 @@ pub async fn list(
 
 /// Writes the editable fields of `m` back.
 pub async fn update(conn: &mut AnyConnection, m: &Member) -> Result<()> {
+    let seq = counters::next_input_change(conn).await?;
     sqlx::query(
         "UPDATE members SET email = $2, display_name = $3, role = $4, is_active = $5, \
-         updated_at = $6 WHERE id = $1",
+         updated_at = $6, change_seq = $7 WHERE id = $1",
     )
     .bind(m.id.to_string())
     .bind(&m.email)
@@ -149,6 +152,7 @@ pub async fn update(conn: &mut AnyConnection, m: &Member) -> Result<()> {
     .bind(m.role.as_str())
     .bind(flag(m.is_active))
     .bind(m.updated_at.timestamp())
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())
@@ -224,10 +228,14 @@ const BATCH: usize = 500;
 
 /// Inserts members without a password in multi-row statements (bulk import).
 pub async fn insert_many_without_password(conn: &mut AnyConnection, ms: &[Member]) -> Result<()> {
+    if ms.is_empty() {
+        return Ok(());
+    }
+    let seq = counters::next_input_change(conn).await?;
     for chunk in ms.chunks(BATCH) {
         let mut sql = String::from(
             "INSERT INTO members (id, username, email, display_name, role, is_active, \
-             password_hash, keypad_id, created_at, updated_at) VALUES ",
+             password_hash, keypad_id, created_at, updated_at, change_seq) VALUES ",
         );
         for i in 0..chunk.len() {
             let b = i * 9;
@@ -235,7 +243,8 @@ pub async fn insert_many_without_password(conn: &mut AnyConnection, ms: &[Member
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, NULL, ${}, ${}, ${})",
+                // The change number is an integer of ours, not user input.
+                "(${}, ${}, ${}, ${}, ${}, ${}, NULL, ${}, ${}, ${}, {seq})",
                 b + 1,
                 b + 2,
                 b + 3,
@@ -263,4 +272,12 @@ pub async fn insert_many_without_password(conn: &mut AnyConnection, ms: &[Member
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Members written by changes numbered above `after`, for the builder's
+/// incremental read.
+pub async fn changed_since(conn: &mut AnyConnection, after: i64) -> Result<Vec<Member>> {
+    let sql = format!("SELECT {COLUMNS} FROM members WHERE change_seq > $1");
+    let rows = sqlx::query(&sql).bind(after).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
 }

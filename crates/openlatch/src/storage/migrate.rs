@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_web_sessions"),
     migration!(11, "0011_space_settings"),
     migration!(12, "0012_audit_target"),
+    migration!(13, "0013_list_input_changes"),
 ];
 
 /// Serialises migrations of instances starting together on one PostgreSQL.

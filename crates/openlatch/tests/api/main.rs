@@ -16,6 +16,7 @@ mod health;
 mod import;
 mod keypad;
 mod keys;
+mod list_inputs;
 mod members;
 mod monitoring;
 mod mqtt;
