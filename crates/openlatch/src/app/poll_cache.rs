@@ -17,10 +17,13 @@ pub const FRESH: Duration = Duration::from_secs(1);
 /// More doors than any space has; past it the cache simply starts over.
 const MAX_DOORS: usize = 4096;
 
+/// A door as last read, and when.
+type SeenDoor = (Arc<Device>, Instant);
+
 #[derive(Default)]
 pub struct PollCache {
     /// Keyed by the SHA-256 of the token; shared, so a poll copies nothing.
-    doors: Mutex<HashMap<[u8; 32], (Arc<Device>, Instant)>>,
+    doors: Mutex<HashMap<[u8; 32], SeenDoor>>,
     versions: Mutex<HashMap<ZoneId, (i64, Instant)>>,
 }
 
