@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-32}
-cargo build --release -p openlatch --example bare_handler -q
-cargo build --release -p openlatch -q
+# One cargo call: building the example separately changes the features of
+# shared dependencies and rebuilds the server.
+cargo build --release -p openlatch --bin openlatch --example bare_handler -q
 dir=$(mktemp -d)
 trap 'kill $server $bare 2>/dev/null || true; rm -rf "$dir"' EXIT
 

@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-debug}
-if [ "$profile" = release ]; then
+# OPENLATCH_BIN names a binary that is already built (skips cargo).
+if [ -n "${OPENLATCH_BIN:-}" ]; then
+    :
+elif [ "$profile" = release ]; then
     cargo build --release -p openlatch -q
 else
     cargo build -p openlatch -q
 fi
-bin=target/$profile/openlatch
+bin=${OPENLATCH_BIN:-target/$profile/openlatch}
 dir=$(mktemp -d)
 port=18131
 trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT
