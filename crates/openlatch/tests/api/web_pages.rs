@@ -2295,3 +2295,75 @@ async fn the_audit_log_filters_pages_and_downloads_the_same_view_as_csv() {
         assert_eq!(page.location(), Some("/login"));
     }
 }
+
+#[tokio::test]
+async fn an_admin_enrols_a_keyholders_keypad_codes_from_the_member_page() {
+    let app = spawn_app().await;
+    let (kees, _) = app.member_with_role("kees", "keyholder").await;
+    let (mona, _) = app.member_with_role("mona", "member").await;
+    let web = WebClient::login_admin(&app).await;
+    let csrf = web.csrf().await;
+
+    let page = web.get(&format!("/members/{kees}")).await;
+    assert_eq!(
+        page.texts("section.keypad form button"),
+        ["Enrol authenticator", "Issue backup codes"]
+    );
+    // A member holds no codes: no section, and a post is refused.
+    let page = web.get(&format!("/members/{mona}")).await;
+    assert!(page.texts("section.keypad").is_empty());
+    let refused = web
+        .post(&format!("/members/{mona}/keypad/totp"), &[("csrf", &csrf)])
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert!(refused.attr("img.qr", "src").is_none());
+    // Without the form's token nothing happens.
+    let forged = web.post(&format!("/members/{kees}/keypad/totp"), &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(app.audit("keypad_totp_enrolled").await.is_empty());
+
+    let enrolled = web
+        .post(&format!("/members/{kees}/keypad/totp"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(enrolled.status, StatusCode::OK, "{}", enrolled.body);
+    assert!(enrolled.location().is_none());
+    assert_eq!(enrolled.header("cache-control"), Some("no-store"));
+    let secret = enrolled.texts("#totp-secret")[0].clone();
+    let src = enrolled.attr("img.qr", "src").expect("qr image");
+    let svg = data_encoding::BASE64
+        .decode(
+            src.strip_prefix("data:image/svg+xml;base64,")
+                .expect("an SVG data URI")
+                .as_bytes(),
+        )
+        .expect("base64");
+    let uri = crate::keypad::decode_qr(&String::from_utf8(svg).expect("utf-8"));
+    assert!(
+        uri.starts_with("otpauth://totp/OpenLatch:kees?")
+            && uri.contains(&format!("secret={secret}")),
+        "{uri}"
+    );
+    assert_eq!(app.audit("keypad_totp_enrolled").await.len(), 1);
+
+    let sheet = web
+        .post(
+            &format!("/members/{kees}/keypad/backup-codes"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(sheet.status, StatusCode::OK, "{}", sheet.body);
+    assert_eq!(sheet.texts("table.codes tbody tr").len(), 10);
+    let api = app.get(&format!("/members/{kees}"), &app.admin_token).await;
+    assert_eq!(api.body["keypad"]["backup_codes_left"], 10, "{}", api.body);
+    assert_eq!(api.body["keypad"]["totp_enrolled"], true, "{}", api.body);
+
+    // A keyholder may read member pages but not enrol anyone.
+    let mut keyholder = WebClient::new(&app);
+    keyholder.login("kees", "kees-password").await;
+    let kcsrf = keyholder.csrf().await;
+    let denied = keyholder
+        .post(&format!("/members/{kees}/keypad/totp"), &[("csrf", &kcsrf)])
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.audit("keypad_totp_enrolled").await.len(), 1);
+}

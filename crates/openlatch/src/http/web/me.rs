@@ -25,7 +25,7 @@ pub struct Done {
 }
 
 /// What a keypad form just made, shown once.
-enum Secret {
+pub(super) enum Secret {
     None,
     Totp(TotpEnrolment),
     Sheet(BackupSheet),
@@ -36,7 +36,7 @@ enum Secret {
 const TOTP_PASSWORD: &str = "totp_password";
 const SHEET_PASSWORD: &str = "sheet_password";
 
-fn secret_section(secret: &Secret) -> Markup {
+pub(super) fn secret_section(secret: &Secret) -> Markup {
     match secret {
         Secret::None => html! {},
         Secret::Totp(e) => {

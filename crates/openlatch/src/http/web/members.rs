@@ -6,7 +6,9 @@
 use super::csrf::WebForm;
 use super::error::WebError;
 use super::layout::{csrf_field, field, field_error, notice, page, Viewer};
+use super::me::{secret_section, Secret};
 use super::session::{WebAdmin, WebPath, WebStaff};
+use crate::app::keypad::{self, By};
 use crate::app::keys::{self, NewKey};
 use crate::app::members::{self, MemberPatch, NewMember};
 use crate::app::{ui, App, AppError};
@@ -261,6 +263,22 @@ async fn member_page(
                         }
                     }
                 }
+                @if target.is_active && target.role.is_guarantor() {
+                    section.keypad {
+                        h2 { "Keypad codes" }
+                        p.muted { "Enrol an authenticator or print a backup sheet for "
+                            (target.display_name) " when they cannot do it on their own page. "
+                            "The secret is shown once, here; a new one replaces the old." }
+                        form method="post" action=(format!("/members/{}/keypad/totp", target.id)) {
+                            (csrf_field(&viewer))
+                            button type="submit" { "Enrol authenticator" }
+                        }
+                        form method="post" action=(format!("/members/{}/keypad/backup-codes", target.id)) {
+                            (csrf_field(&viewer))
+                            button type="submit" { "Issue backup codes" }
+                        }
+                    }
+                }
                 section {
                     h2 { "Keys" }
                     @if member_keys.is_empty() { p.muted { "No keys." } }
@@ -509,4 +527,53 @@ pub async fn revoke_key(
         .await
         .map_err(|e| WebError::for_viewer(e, &who))?;
     Ok(Redirect::to(&format!("/members/{member_id}?done=revoked")).into_response())
+}
+
+/// An admin enrols a guarantor's authenticator, like `POST /members/{id}/totp`.
+pub async fn enrol_totp(
+    State(app): State<App>,
+    WebAdmin(who): WebAdmin,
+    WebPath(id): WebPath<MemberId>,
+    _form: WebForm,
+) -> Result<Response, WebError> {
+    let enrolment = keypad::enrol_totp(&app, By::Admin(&who.principal.member), id)
+        .await
+        .map_err(|e| WebError::for_viewer(e, &who))?;
+    keypad_secret_page(&app, &who, id, &Secret::Totp(enrolment)).await
+}
+
+/// An admin issues a guarantor's backup sheet, like `POST /members/{id}/backup-codes`.
+pub async fn issue_backup_codes(
+    State(app): State<App>,
+    WebAdmin(who): WebAdmin,
+    WebPath(id): WebPath<MemberId>,
+    _form: WebForm,
+) -> Result<Response, WebError> {
+    let sheet = keypad::issue_sheet(&app, By::Admin(&who.principal.member), id)
+        .await
+        .map_err(|e| WebError::for_viewer(e, &who))?;
+    keypad_secret_page(&app, &who, id, &Secret::Sheet(sheet)).await
+}
+
+/// The secret is the answer itself (never a redirect, never in a URL).
+async fn keypad_secret_page(
+    app: &App,
+    who: &crate::app::web_session::WebSession,
+    id: MemberId,
+    secret: &Secret,
+) -> Result<Response, WebError> {
+    let target = members::get(app, &who.principal, id).await?;
+    let viewer = Viewer::from(who);
+    Ok(page(
+        Some(&viewer),
+        "/members",
+        &target.display_name,
+        html! {
+            h1 { "Keypad codes for " (target.display_name) }
+            p { "Hand this over to " (target.display_name) " in person; it cannot be shown again." }
+            (secret_section(secret))
+            p { a href=(format!("/members/{}", target.id)) { "Back to " (target.display_name) } }
+        },
+    )
+    .into_response())
 }

@@ -45,6 +45,11 @@ pub fn router(app: &App) -> Router<App> {
         .route("/members/{id}", get(members::show).post(members::update))
         .route("/members/{id}/deactivate", post(members::deactivate))
         .route("/members/{id}/keys", post(members::register_key))
+        .route("/members/{id}/keypad/totp", post(members::enrol_totp))
+        .route(
+            "/members/{id}/keypad/backup-codes",
+            post(members::issue_backup_codes),
+        )
         .route(
             "/members/{id}/keys/{key_id}/revoke",
             post(members::revoke_key),
